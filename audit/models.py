@@ -1,0 +1,58 @@
+"""The audit trail: one row per proxied request."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from gateway.models import Credential, Target, Tenant
+
+
+class AuditEvent(models.Model):
+    """What one proxied request was, who made it, what the gateway decided and how it went.
+
+    Foreign keys keep no database constraint, so deleting a tenant, target or credential never
+    deletes or blocks its audit trail.
+    """
+
+    class Decision(models.TextChoices):
+        ALLOWED = "allowed", "Allowed"
+        DENIED = "denied", "Denied"
+        ERROR = "error", "Error"
+
+    created_at = models.DateTimeField(db_index=True)
+    request_id = models.CharField(max_length=100, db_index=True)
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    target = models.ForeignKey(
+        Target, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    credential = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    target_slug = models.CharField(max_length=100, blank=True)
+    http_method = models.CharField(max_length=10)
+    path = models.CharField(max_length=2000)
+    route = models.CharField(max_length=2000, blank=True, help_text="The route(s) scoped, e.g. POST /tools/search.")
+    jsonrpc_method = models.CharField(max_length=200, blank=True)
+    tool = models.CharField(max_length=500, blank=True)
+    jsonrpc_id = models.CharField(max_length=200, blank=True)
+    session_id = models.CharField(max_length=300, blank=True)
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    status_code = models.PositiveSmallIntegerField(help_text="Status the agent received.")
+    upstream_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.FloatField()
+    request_bytes = models.BigIntegerField(default=0)
+    response_bytes = models.BigIntegerField(default=0)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "created_at"]),
+            models.Index(fields=["credential", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.http_method} {self.path} {self.decision}"

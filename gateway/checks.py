@@ -1,0 +1,53 @@
+"""System checks: configuration errors stop the gateway at start-up, naming the variable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+
+@register(Tags.security, deploy=False)
+def check_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Refuse to run without valid GATEWAY_ENCRYPTION_KEYS."""
+    keys = getattr(settings, "GATEWAY_ENCRYPTION_KEYS", [])
+    if not keys:
+        return [
+            Error(
+                "GATEWAY_ENCRYPTION_KEYS is not set.",
+                hint="Set GATEWAY_ENCRYPTION_KEYS to one or more comma-separated Fernet keys "
+                "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())').",
+                id="gateway.E001",
+            )
+        ]
+    errors = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except ValueError:
+            errors.append(
+                Error(
+                    f"GATEWAY_ENCRYPTION_KEYS entry #{position} is not a valid Fernet key.",
+                    hint="A Fernet key is 32 url-safe base64-encoded bytes.",
+                    id="gateway.E002",
+                )
+            )
+    return errors
+
+
+@register(Tags.security, deploy=False)
+def check_debug(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Warn loudly when DEBUG is on."""
+    if settings.DEBUG:
+        return [Warning("DEBUG is on: never run production this way.", id="gateway.W001")]
+    return []
+
+
+@register(Tags.security, deploy=False)
+def check_allowed_hosts(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Without DEBUG an empty ALLOWED_HOSTS refuses every request: say so at start-up."""
+    if not settings.DEBUG and not settings.ALLOWED_HOSTS:
+        return [Error("ALLOWED_HOSTS is empty.", hint="Set ALLOWED_HOSTS to the gateway's host names.", id="gateway.E003")]
+    return []

@@ -1,0 +1,40 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+from gateway.background import run_in_background_thread
+from gateway.redis_client import async_redis
+
+
+async def healthz(request: HttpRequest) -> JsonResponse:
+    """Alive: the process answers."""
+    return JsonResponse({"status": "ok"})
+
+
+def _database_ok() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready: the database answers, and Redis too when it is configured."""
+    checks: dict[str, str] = {}
+    try:
+        await run_in_background_thread(_database_ok)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unavailable ({type(exc).__name__})"
+    client = async_redis()
+    if client is not None:
+        try:
+            await client.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"unavailable ({type(exc).__name__})"
+        finally:
+            await client.aclose()
+    ready = all(value == "ok" for value in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)

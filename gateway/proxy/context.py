@@ -1,0 +1,77 @@
+"""The per-request context. Each field has one owning step, named in its comment."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+from django.http import HttpRequest
+
+from gateway.proxy.jsonrpc import Route
+from policies.compiler import CompiledCredential, CompiledTarget
+
+if TYPE_CHECKING:
+    from gateway.proxy.runtime import ProxyRuntime
+
+
+@dataclass(slots=True)
+class ProxyContext:
+    """What the pipeline knows about one proxied request."""
+
+    # set by the view
+    request: HttpRequest
+    runtime: ProxyRuntime
+    request_id: str
+    target_slug: str
+    subpath: str
+    started_at: datetime
+    started: float = field(default_factory=time.perf_counter)
+    client_ip: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # the agent's, lower-case names
+
+    # resolve_target
+    target: CompiledTarget | None = None
+    # authenticate
+    credential: CompiledCredential | None = None
+    # read_body
+    body: bytes = b""
+    # resolve_route
+    messages: list[dict[str, Any]] | None = None
+    is_batch: bool = False
+    routes: list[Route] = field(default_factory=list)
+    # bind_session
+    agent_session_id: str = ""
+    upstream_session_id: str = ""
+    # check_scope: request ids of list calls whose results must be trimmed, by JSON-RPC method
+    listings: dict[Any, str] = field(default_factory=dict)
+    # forward
+    upstream_status: int | None = None
+    status: int = 0
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: bytes | None = None
+    response_stream: AsyncIterator[bytes] | None = None
+    # record_audit (and whichever step stops the request)
+    decision: str = "allowed"
+    reason: str = ""
+    response_bytes: int = 0
+
+    @property
+    def single_id(self) -> Any:
+        """The JSON-RPC id to answer with: the request's own when it held exactly one message."""
+        if self.messages and not self.is_batch:
+            return self.messages[0].get("id")
+        return None
+
+    def require_target(self) -> CompiledTarget:
+        """The resolved target; the pipeline order guarantees it for every step after resolve_target."""
+        if self.target is None:
+            raise RuntimeError("pipeline order broken: resolve_target has not run")
+        return self.target
+
+    def require_credential(self) -> CompiledCredential:
+        """The authenticated credential; guaranteed for every step after authenticate."""
+        if self.credential is None:
+            raise RuntimeError("pipeline order broken: authenticate has not run")
+        return self.credential

@@ -1,0 +1,103 @@
+"""Gateway errors and the one place that turns them into HTTP responses.
+
+A step stops a request by raising a :class:`GatewayError`. Every error becomes a JSON-RPC error
+body (with the request's ``id`` when there was exactly one) and the status named here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+# JSON-RPC 2.0 codes, and the implementation-defined server-error range for the gateway's own.
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+INVALID_PARAMS = -32602
+UNAUTHENTICATED = -32001
+FORBIDDEN = -32003
+NOT_FOUND = -32004
+PAYLOAD_TOO_LARGE = -32013
+UPSTREAM_UNAVAILABLE = -32010
+UPSTREAM_TIMEOUT = -32011
+
+
+class GatewayError(Exception):
+    """A local reply: the request stops here with ``status`` and a JSON-RPC error."""
+
+    status = 500
+    code = -32603
+    decision = "error"
+
+    def __init__(self, message: str, *, data: Any = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+        self.headers = headers or {}
+
+    def error_object(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+    def body(self, request_id: Any = None) -> bytes:
+        return orjson.dumps({"jsonrpc": "2.0", "id": request_id, "error": self.error_object()})
+
+
+class TargetNotFound(GatewayError):
+    status, code, decision = 404, NOT_FOUND, "error"
+
+
+class AuthenticationFailed(GatewayError):
+    status, code, decision = 401, UNAUTHENTICATED, "denied"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("WWW-Authenticate", 'Bearer realm="mcp-gateway"')
+
+
+class Forbidden(GatewayError):
+    status, code, decision = 403, FORBIDDEN, "denied"
+
+
+class SessionNotFound(GatewayError):
+    status, code, decision = 404, NOT_FOUND, "denied"
+
+
+class ScopeDenied(GatewayError):
+    """A call no allow-rule permits. MCP (JSON-RPC) calls get 400; plain HTTP routes get 403."""
+
+    status, code, decision = 400, FORBIDDEN, "denied"
+
+    def __init__(self, message: str, *, status: int = 400, batch_body: bytes | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.status = status
+        self.batch_body = batch_body
+
+    def body(self, request_id: Any = None) -> bytes:
+        return self.batch_body if self.batch_body is not None else super().body(request_id)
+
+
+class BodyTooLarge(GatewayError):
+    status, code, decision = 413, PAYLOAD_TOO_LARGE, "error"
+
+
+class ParseError(GatewayError):
+    status, code, decision = 400, PARSE_ERROR, "error"
+
+
+class InvalidRequest(GatewayError):
+    status, code, decision = 400, INVALID_REQUEST, "error"
+
+
+class InvalidParams(GatewayError):
+    status, code, decision = 400, INVALID_PARAMS, "error"
+
+
+class UpstreamUnavailable(GatewayError):
+    status, code, decision = 502, UPSTREAM_UNAVAILABLE, "error"
+
+
+class UpstreamTimeout(GatewayError):
+    status, code, decision = 504, UPSTREAM_TIMEOUT, "error"

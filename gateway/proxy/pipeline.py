@@ -1,0 +1,48 @@
+"""The proxy pipeline: the steps, in order, and the function that runs them.
+
+Request steps run in order until one raises a GatewayError (a local reply). Response steps then
+shape what goes back. ``record_audit`` is not in either list: the view runs it in ``finally`` once
+the last byte has gone out, so every request leaves exactly one audit event.
+"""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable
+
+from audit.steps import record_audit
+from gateway.proxy.context import ProxyContext
+from gateway.proxy.steps import (
+    authenticate,
+    bind_session_id,
+    check_origin,
+    forward,
+    read_body,
+    resolve_route,
+    resolve_target,
+)
+from policies.steps import check_scope, filter_listings
+
+Step = Callable[[ProxyContext], Awaitable[None]]
+
+REQUEST_STEPS: tuple[Step, ...] = (
+    resolve_target,
+    authenticate,
+    check_origin,
+    read_body,
+    resolve_route,
+    bind_session_id,
+    check_scope,
+    forward,
+)
+
+RESPONSE_STEPS: tuple[Step, ...] = (filter_listings,)
+
+FINAL_STEP: Step = record_audit
+
+
+async def run_pipeline(ctx: ProxyContext) -> None:
+    """Run the request steps, then the response steps. A GatewayError propagates to the view."""
+    for step in REQUEST_STEPS:
+        await step(ctx)
+    for step in RESPONSE_STEPS:
+        await step(ctx)

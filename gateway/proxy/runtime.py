@@ -1,0 +1,79 @@
+"""Per-event-loop runtime of the proxy: the pooled client and the background tasks.
+
+Started by the ASGI lifespan (or lazily by the first request, for servers without lifespan) and
+closed at shutdown, which flushes the audit queue and the last-used times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx2
+
+from audit.sink import AuditSink
+from gateway.conf import gateway_settings
+from gateway.last_used import LastUsedTracker
+from gateway.proxy.upstream import create_upstream_client
+from policies.cache import PolicyCache, policy_cache
+from policies.watch import listen_for_invalidations, poll_policy_version
+
+logger = logging.getLogger(__name__)
+
+# With Redis pub/sub carrying changes, the database poll is only a safety net.
+_POLL_SLOWDOWN_WITH_REDIS = 10
+
+
+class ProxyRuntime:
+    """Everything a gateway process's event loop shares between proxied requests."""
+
+    def __init__(self, cache: PolicyCache) -> None:
+        conf = gateway_settings()
+        self.conf = conf
+        self.cache = cache
+        self.client: httpx2.AsyncClient = create_upstream_client(conf)
+        self.audit = AuditSink(batch_size=conf.audit_batch_size, spool_dir=conf.audit_spool_dir)
+        self.last_used = LastUsedTracker()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        conf = self.conf
+        poll = conf.policy_poll_seconds * (_POLL_SLOWDOWN_WITH_REDIS if conf.redis_url else 1)
+        self.audit.start()
+        self._tasks = [
+            loop.create_task(poll_policy_version(self.cache, poll), name="policy-version-poll"),
+            loop.create_task(self.last_used.run(conf.last_used_flush_seconds), name="last-used-flush"),
+        ]
+        if conf.redis_url:
+            self._tasks.append(loop.create_task(listen_for_invalidations(self.cache), name="policy-listen"))
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.audit.aclose()
+        try:
+            await self.last_used.flush()
+        except Exception as exc:
+            logger.warning("last-used times not saved at shutdown: %s", type(exc).__name__)
+        await self.client.aclose()
+
+
+_runtimes: dict[asyncio.AbstractEventLoop, ProxyRuntime] = {}
+
+
+def get_runtime() -> ProxyRuntime:
+    """The running loop's runtime, started on first use."""
+    loop = asyncio.get_running_loop()
+    runtime = _runtimes.get(loop)
+    if runtime is None:
+        runtime = _runtimes[loop] = ProxyRuntime(policy_cache)
+        runtime.start()
+    return runtime
+
+
+async def close_runtime() -> None:
+    """Close the running loop's runtime, if it was started."""
+    runtime = _runtimes.pop(asyncio.get_running_loop(), None)
+    if runtime is not None:
+        await runtime.aclose()

@@ -1,0 +1,215 @@
+"""The gateway's own pipeline steps: target, authentication, origin, body, route, session, forward.
+
+Each step reads what earlier steps wrote and writes only the context fields it owns.
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import httpx2
+
+from gateway.proxy.context import ProxyContext
+from gateway.proxy.errors import (
+    AuthenticationFailed,
+    BodyTooLarge,
+    Forbidden,
+    InvalidRequest,
+    SessionNotFound,
+    TargetNotFound,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from gateway.proxy.jsonrpc import Route, parse_body, route_for
+from gateway.proxy.sessions import SessionMalformed, SessionNotOwned, bind_session, unbind_session
+from gateway.proxy.upstream import agent_response_headers, upstream_request_headers, upstream_url
+from gateway.tokens import token_matches, token_prefix
+
+_SESSION_METHODS = frozenset({"GET", "DELETE"})
+
+
+async def resolve_target(ctx: ProxyContext) -> None:
+    """Reads ``target_slug``; writes ``target``; raises TargetNotFound (404)."""
+    ctx.target = await ctx.runtime.cache.target(ctx.target_slug)
+    if ctx.target is None:
+        raise TargetNotFound(f"No MCP target is served at /mcp/{ctx.target_slug}/")
+
+
+def _presented_token(headers: dict[str, str]) -> str:
+    authorization = headers.get("authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return headers.get("x-api-key", "").strip()
+
+
+async def authenticate(ctx: ProxyContext) -> None:
+    """Reads the agent's headers and ``target``; writes ``credential``.
+
+    Raises AuthenticationFailed (401) for a missing, unknown, revoked or expired token and
+    Forbidden (403) for a credential not bound to this target. The token is never logged.
+    """
+    token = _presented_token(ctx.headers)
+    if not token:
+        raise AuthenticationFailed("Authentication required: send Authorization: Bearer <token> or X-API-Key")
+    prefix = token_prefix(token)
+    credential = await ctx.runtime.cache.credential(prefix) if prefix else None
+    if credential is None or not token_matches(token, credential.secret_hash):
+        raise AuthenticationFailed("Invalid credential")
+    ctx.credential = credential
+    if credential.revoked:
+        raise AuthenticationFailed("Credential revoked")
+    if credential.expires_at is not None and credential.expires_at <= ctx.started_at:
+        raise AuthenticationFailed("Credential expired")
+    target = ctx.require_target()
+    if target.id not in credential.target_ids or target.tenant_id != credential.tenant_id:
+        raise Forbidden(f"Credential {credential.id} is not allowed to use target {target.slug!r}")
+    ctx.runtime.last_used.touch(credential.id, ctx.started_at)
+
+
+async def check_origin(ctx: ProxyContext) -> None:
+    """Reads the ``Origin`` header and ``target``; raises Forbidden (403) for an origin not allowed.
+
+    Browsers send Origin; the Streamable HTTP transport requires servers to validate it against
+    DNS rebinding. Non-browser agents send none and pass.
+    """
+    origin = ctx.headers.get("origin")
+    if origin is None or ctx.target is None:
+        return
+    if origin.rstrip("/") not in ctx.target.allowed_origins:
+        raise Forbidden(f"Origin {origin!r} is not allowed for this target")
+
+
+async def read_body(ctx: ProxyContext) -> None:
+    """Reads the request; writes ``body``; raises BodyTooLarge (413) past MAX_REQUEST_BODY_BYTES."""
+    limit = ctx.runtime.conf.max_request_body_bytes
+    declared = ctx.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
+    body = ctx.request.body
+    if len(body) > limit:
+        raise BodyTooLarge(f"Request body of {len(body)} bytes exceeds the limit of {limit} bytes")
+    ctx.body = body
+
+
+async def resolve_route(ctx: ProxyContext) -> None:
+    """Reads ``target``, the method, sub-path and ``body``; writes ``messages``, ``is_batch``, ``routes``.
+
+    An MCP target's POST is JSON-RPC, routed per message (``tools/call`` of ``x`` is
+    ``POST /tools/x``); its GET and DELETE are session plumbing. A plain HTTP target's request is
+    routed as ``METHOD /sub-path``. Raises ParseError / InvalidRequest / InvalidParams (400).
+    """
+    target = ctx.require_target()
+    method = ctx.request.method or "GET"
+    path = ctx.subpath or "/"
+    if not target.is_mcp:
+        ctx.routes = [Route(method, path)]
+        return
+    if method in _SESSION_METHODS:
+        ctx.routes = [Route(method, path, plumbing=True)]
+        return
+    if method != "POST":
+        ctx.routes = [Route(method, path)]
+        return
+    ctx.messages, ctx.is_batch = parse_body(ctx.body)
+    ctx.routes = [route_for(message) for message in ctx.messages]
+    _check_mcp_headers(ctx)
+
+
+def _check_mcp_headers(ctx: ProxyContext) -> None:
+    """Mcp-Method / Mcp-Name must agree with the body, or an upstream routing on them is misled."""
+    header_method = ctx.headers.get("mcp-method")
+    header_name = ctx.headers.get("mcp-name")
+    if header_method is None and header_name is None:
+        return
+    route = ctx.routes[0]
+    if ctx.is_batch or (header_method is not None and header_method != route.jsonrpc_method):
+        raise InvalidRequest("Invalid Request: Mcp-Method header does not match the JSON-RPC body")
+    if header_name is not None and header_name != route.name:
+        raise InvalidRequest("Invalid Request: Mcp-Name header does not match the JSON-RPC body")
+
+
+async def bind_session_id(ctx: ProxyContext) -> None:
+    """Reads ``Mcp-Session-Id``, ``credential`` and ``target``; writes the agent and upstream session ids.
+
+    Raises Forbidden (403) when the session belongs to another credential, SessionNotFound (404)
+    when the id was never issued by this gateway.
+    """
+    agent_id = ctx.headers.get("mcp-session-id", "")
+    if not agent_id:
+        return
+    ctx.agent_session_id = agent_id
+    try:
+        ctx.upstream_session_id = unbind_session(
+            credential_id=ctx.require_credential().id, target_id=ctx.require_target().id, agent_id=agent_id
+        )
+    except SessionNotOwned:
+        raise Forbidden("Session belongs to another credential: a session id is not a credential") from None
+    except SessionMalformed:
+        raise SessionNotFound("Session not found: start a new session") from None
+
+
+async def forward(ctx: ProxyContext) -> None:
+    """Reads everything above; writes ``upstream_status``, ``status``, headers and the body (or stream).
+
+    Raises UpstreamUnavailable (502) or UpstreamTimeout (504). JSON bodies are read whole (they are
+    one message); any other body, event streams first, is streamed as it arrives.
+    """
+    target = ctx.require_target()
+    method = ctx.request.method or "GET"
+    timeout = httpx2.Timeout(target.timeout_seconds, connect=ctx.runtime.conf.upstream_connect_timeout)
+    if method == "GET" and target.is_mcp:
+        # The session's event stream may rightly stay quiet for a long time.
+        timeout = httpx2.Timeout(target.timeout_seconds, connect=ctx.runtime.conf.upstream_connect_timeout, read=None)
+    request = ctx.runtime.client.build_request(
+        method,
+        upstream_url(target.upstream_url, ctx.subpath, ctx.request.META.get("QUERY_STRING", "")),
+        headers=upstream_request_headers(
+            ctx.headers,
+            injected=target.upstream_headers,
+            upstream_session_id=ctx.upstream_session_id,
+            request_id=ctx.request_id,
+        ),
+        content=ctx.body or None,
+        timeout=timeout,
+    )
+    try:
+        response = await ctx.runtime.client.send(request, stream=True)
+    except httpx2.TimeoutException:
+        raise UpstreamTimeout(f"Upstream of target {target.slug!r} timed out") from None
+    except httpx2.HTTPError as exc:
+        raise UpstreamUnavailable(f"Upstream of target {target.slug!r} is unreachable ({type(exc).__name__})") from None
+    ctx.upstream_status = ctx.status = response.status_code
+    ctx.response_headers = agent_response_headers(response.headers)
+    _set_session_header(ctx, response.headers.get("mcp-session-id"))
+    content_type = response.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        try:
+            ctx.response_body = await response.aread()
+        except httpx2.TimeoutException:
+            raise UpstreamTimeout(f"Upstream of target {target.slug!r} timed out") from None
+        except httpx2.HTTPError as exc:
+            raise UpstreamUnavailable(f"Upstream of target {target.slug!r} failed ({type(exc).__name__})") from None
+        finally:
+            await response.aclose()
+        return
+    ctx.response_stream = _relay(response)
+
+
+async def _relay(response: httpx2.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+    except httpx2.HTTPError:
+        return  # the upstream broke off mid-stream: end ours; the audit event notes the bytes sent
+    finally:
+        await response.aclose()
+
+
+def _set_session_header(ctx: ProxyContext, upstream_id: str | None) -> None:
+    if not upstream_id or ctx.credential is None or ctx.target is None:
+        return
+    ctx.response_headers["mcp-session-id"] = bind_session(
+        credential_id=ctx.credential.id, target_id=ctx.target.id, upstream_id=upstream_id
+    )
+

@@ -1,0 +1,162 @@
+"""Writes of the core domain: tenants, targets, credentials (HackSoft-style services)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from gateway.crypto import encrypt_secret, rotate_secret
+from gateway.models import Credential, Target, Tenant
+from gateway.tokens import generate_token
+from policies.models import AllowRule
+
+
+def tenant_create(*, name: str) -> Tenant:
+    """Create a tenant."""
+    tenant = Tenant(name=name)
+    tenant.full_clean()
+    tenant.save()
+    return tenant
+
+
+def target_create(
+    *,
+    tenant: Tenant,
+    slug: str,
+    upstream_url: str,
+    kind: str = Target.Kind.MCP,
+    auth_type: str = Target.AuthType.NONE,
+    auth_header_name: str = "",
+    auth_secret: str = "",
+    timeout_seconds: float = 30.0,
+    allowed_origins: Iterable[str] = (),
+) -> Target:
+    """Create a target; its upstream secret is encrypted before it is stored."""
+    target = Target(
+        tenant=tenant,
+        slug=slug,
+        upstream_url=upstream_url,
+        kind=kind,
+        timeout_seconds=timeout_seconds,
+        allowed_origins="\n".join(allowed_origins),
+    )
+    _set_upstream_auth(target, auth_type=auth_type, header_name=auth_header_name, secret=auth_secret)
+    target.full_clean()
+    target.save()
+    return target
+
+
+def target_set_upstream_auth(*, target: Target, auth_type: str, header_name: str = "", secret: str = "") -> Target:
+    """Replace a target's upstream credential."""
+    _set_upstream_auth(target, auth_type=auth_type, header_name=header_name, secret=secret)
+    target.full_clean()
+    target.save()
+    return target
+
+
+def _set_upstream_auth(target: Target, *, auth_type: str, header_name: str, secret: str) -> None:
+    if auth_type == Target.AuthType.NONE:
+        target.auth_type, target.auth_header_name, target.auth_secret_encrypted = auth_type, "", ""
+        return
+    if not secret:
+        raise ValidationError({"auth_secret": "An upstream secret is required for this auth type."})
+    if auth_type == Target.AuthType.HEADER and not header_name.strip():
+        raise ValidationError({"auth_header_name": "A header name is required for custom header auth."})
+    if auth_type == Target.AuthType.HEADER and header_name.strip().lower() in {"host", "content-length"}:
+        raise ValidationError({"auth_header_name": f"{header_name!r} cannot carry an upstream secret."})
+    target.auth_type = auth_type
+    target.auth_header_name = header_name.strip() if auth_type == Target.AuthType.HEADER else ""
+    target.auth_secret_encrypted = encrypt_secret(secret)
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    """A credential and its token; the token exists only here, once."""
+
+    credential: Credential
+    token: str
+
+
+@transaction.atomic
+def credential_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    targets: Iterable[Target] = (),
+    allow: Iterable[tuple[str, str]] = (),
+    expires_at: datetime | None = None,
+) -> IssuedCredential:
+    """Create a credential bound to ``targets`` with allow-rules ``(method, path)``; return its token."""
+    targets = list(targets)
+    foreign = [t.slug for t in targets if t.tenant_id != tenant.id]
+    if foreign:
+        raise ValidationError(f"Targets of another tenant cannot be bound: {', '.join(foreign)}")
+    new = generate_token()
+    credential = Credential(
+        tenant=tenant, name=name, prefix=new.prefix, secret_hash=new.secret_hash, expires_at=expires_at
+    )
+    credential.full_clean()
+    credential.save()
+    credential.targets.set(targets)
+    for order, (method, path) in enumerate(allow):
+        allow_rule_create(credential=credential, method=method, path=path, order=order)
+    return IssuedCredential(credential=credential, token=new.token)
+
+
+def allow_rule_create(
+    *, credential: Credential, method: str, path: str, description: str = "", order: int | None = None
+) -> AllowRule:
+    """Add an allow-rule ``METHOD path-glob`` to a credential."""
+    method = method.strip().upper()
+    if order is None:
+        order = credential.rules.count()
+    rule = AllowRule(credential=credential, method=method, path=path.strip(), description=description, order=order)
+    rule.full_clean()
+    rule.save()
+    return rule
+
+
+def credential_rotate(*, credential: Credential) -> IssuedCredential:
+    """Replace a credential's token: the old token stops working at once, rules and targets stay."""
+    new = generate_token()
+    credential.prefix, credential.secret_hash = new.prefix, new.secret_hash
+    credential.save(update_fields=["prefix", "secret_hash"])
+    return IssuedCredential(credential=credential, token=new.token)
+
+
+def credential_revoke(*, credential: Credential) -> Credential:
+    """Revoke a credential: every gateway process refuses it within a second. Idempotent."""
+    if credential.revoked_at is None:
+        credential.revoked_at = timezone.now()
+        credential.save(update_fields=["revoked_at"])
+    return credential
+
+
+def credentials_mark_used(*, last_used: dict[int, datetime]) -> None:
+    """Record when credentials were last used, in one update per credential.
+
+    Uses ``update()`` on purpose: recording use is not a configuration change and must not
+    invalidate compiled policies.
+    """
+    for credential_id, when in last_used.items():
+        Credential.objects.filter(pk=credential_id).update(last_used_at=when)
+
+
+def expires_in(seconds: int | None) -> datetime | None:
+    return None if seconds is None else timezone.now() + timedelta(seconds=seconds)
+
+
+def encryption_keys_rotate() -> int:
+    """Re-encrypt every stored upstream secret with the newest key; return how many were rotated."""
+    rotated = 0
+    with transaction.atomic():
+        for target in Target.objects.select_for_update().exclude(auth_secret_encrypted=""):
+            target.auth_secret_encrypted = rotate_secret(target.auth_secret_encrypted)
+            target.save(update_fields=["auth_secret_encrypted"])
+            rotated += 1
+    return rotated

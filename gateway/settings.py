@@ -1,0 +1,147 @@
+"""Settings, all read from the environment (django-environ).
+
+With no environment at all the gateway runs on the embedded default: a SQLite file, no Redis,
+no Celery broker. PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``) are the production setup.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import environ
+from cryptography.fernet import Fernet
+from django.core.management.utils import get_random_secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+
+_DEV_SECRET_FILE = BASE_DIR / ".dev-secret-key"
+_DEV_KEY_FILE = BASE_DIR / ".dev-encryption-key"
+
+
+def _dev_file_value(path: Path, make: object) -> str:
+    """Return the value kept in a git-ignored development file, creating it once."""
+    if path.exists():
+        return path.read_text().strip()
+    value = make() if callable(make) else str(make)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    sys.stderr.write(
+        f"\n*** WARNING: DEBUG is on and no key was set: generated {path.name} for development only. ***\n"
+        "*** Never run production with it: set SECRET_KEY / GATEWAY_ENCRYPTION_KEYS instead. ***\n\n"
+    )
+    return value
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY and DEBUG:
+    SECRET_KEY = _dev_file_value(_DEV_SECRET_FILE, get_random_secret_key)
+
+# Comma-separated Fernet keys: the first encrypts, every key decrypts (see gateway/crypto.py).
+GATEWAY_ENCRYPTION_KEYS = env.list("GATEWAY_ENCRYPTION_KEYS", default=[])
+if not GATEWAY_ENCRYPTION_KEYS and DEBUG:
+    GATEWAY_ENCRYPTION_KEYS = [_dev_file_value(_DEV_KEY_FILE, lambda: Fernet.generate_key().decode())]
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default: WAL lets the background audit writer and readers work side by side.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault("init_command", "PRAGMA journal_mode=WAL;")
+    DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
+    DATABASES["default"].setdefault("TEST", {"NAME": str(BASE_DIR / "var" / "test.sqlite3")})
+
+REDIS_URL = env.str("REDIS_URL", default="")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "gateway.apps.GatewayConfig",
+    "policies",
+    "metering",
+    "audit",
+]
+
+# Every middleware here is async-capable, so the proxy view never hops to a thread for them.
+MIDDLEWARE = [
+    "gateway.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "gateway.urls"
+APPEND_SLASH = False
+ASGI_APPLICATION = "gateway.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or env.str("CELERY_BROKER_URL", default=""))
+CELERY_TASK_IGNORE_RESULT = True
+
+# The gateway's own settings object, validated once at start-up by gateway/conf.py.
+GATEWAY = {
+    "MAX_REQUEST_BODY_BYTES": env.int("GATEWAY_MAX_REQUEST_BODY_BYTES", default=1024 * 1024),
+    "UPSTREAM_CONNECT_TIMEOUT": env.float("GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default=5.0),
+    "POLICY_POLL_SECONDS": env.float("GATEWAY_POLICY_POLL_SECONDS", default=1.0),
+    "AUDIT_SPOOL_DIR": env.str("GATEWAY_AUDIT_SPOOL_DIR", default=str(BASE_DIR / "var" / "audit-spool")),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "gateway.jsonlog.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "httpx2": {"level": "WARNING"},
+        "httpcore2": {"level": "WARNING"},
+    },
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = None  # the proxy enforces GATEWAY_MAX_REQUEST_BODY_BYTES itself (413)

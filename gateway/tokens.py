@@ -1,0 +1,49 @@
+"""Agent tokens: ``mgw_<prefix>_<secret>``.
+
+Only the SHA-256 digest of the whole token is stored; the short random prefix finds the row, and
+the digest is compared in constant time. A token has 256 bits of entropy, so a fast hash is safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+from dataclasses import dataclass
+
+TOKEN_SCHEME = "mgw"
+PREFIX_LENGTH = 10
+_PREFIX_ALPHABET = string.ascii_lowercase + string.digits
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    """A freshly minted token: ``token`` is shown once and never stored."""
+
+    token: str
+    prefix: str
+    secret_hash: str
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def generate_token() -> NewToken:
+    prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(PREFIX_LENGTH))
+    token = f"{TOKEN_SCHEME}_{prefix}_{secrets.token_urlsafe(32)}"
+    return NewToken(token=token, prefix=prefix, secret_hash=hash_token(token))
+
+
+def token_prefix(token: str) -> str | None:
+    """The lookup prefix of a well-formed token, or None."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_SCHEME or len(parts[1]) != PREFIX_LENGTH or not parts[2]:
+        return None
+    return parts[1]
+
+
+def token_matches(token: str, secret_hash: str) -> bool:
+    """Constant-time check of a presented token against a stored digest."""
+    return hmac.compare_digest(hash_token(token).encode(), secret_hash.encode())

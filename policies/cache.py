@@ -1,0 +1,81 @@
+"""The per-process cache of compiled policies.
+
+Entries are loaded on first use (a thread runs the ORM read), then served from memory: a warm
+proxied call makes no database query. Any configuration change empties the cache, in this process
+at once and in the others through :mod:`policies.invalidation` (Redis pub/sub, or a version check
+at most once per ``POLICY_POLL_SECONDS``). Unknown slugs and prefixes are cached too (as ``None``),
+so a flood of bad tokens cannot turn into a flood of queries.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+
+from policies.compiler import CompiledCredential, CompiledTarget
+from policies.selectors import compiled_credential_get, compiled_target_get
+
+T = TypeVar("T")
+
+
+def _run_and_release(fn: Callable[..., T], **kwargs: object) -> T:
+    try:
+        return fn(**kwargs)
+    finally:
+        close_old_connections()
+
+
+class PolicyCache:
+    """Compiled targets by slug and compiled credentials by token prefix."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._targets: dict[str, CompiledTarget | None] = {}
+        self._credentials: dict[str, CompiledCredential | None] = {}
+        self._generation = 0
+        self._version: int | None = None
+
+    def invalidate(self) -> None:
+        """Forget every compiled entry; they are reloaded on next use."""
+        self._generation += 1
+        self._targets = {}
+        self._credentials = {}
+
+    def observe_version(self, version: int) -> None:
+        """Record the configuration version seen in the database; a new one invalidates."""
+        if self._version is not None and version != self._version:
+            self.invalidate()
+        self._version = version
+
+    async def target(self, slug: str) -> CompiledTarget | None:
+        try:
+            return self._targets[slug]
+        except KeyError:
+            pass
+        generation = self._generation
+        compiled = await sync_to_async(_run_and_release)(compiled_target_get, slug=slug)
+        self._store(self._targets, slug, compiled, generation)
+        return compiled
+
+    async def credential(self, prefix: str) -> CompiledCredential | None:
+        try:
+            return self._credentials[prefix]
+        except KeyError:
+            pass
+        generation = self._generation
+        compiled = await sync_to_async(_run_and_release)(compiled_credential_get, prefix=prefix)
+        self._store(self._credentials, prefix, compiled, generation)
+        return compiled
+
+    def _store(self, table: dict[str, T], key: str, value: T, generation: int) -> None:
+        # A load that raced with an invalidation may hold stale data: do not keep it.
+        if generation != self._generation:
+            return
+        if len(table) >= self.max_entries:
+            table.clear()
+        table[key] = value
+
+
+policy_cache = PolicyCache()

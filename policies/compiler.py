@@ -1,0 +1,105 @@
+"""Compile configuration rows into frozen policy objects for the hot path.
+
+The proxy never reads models: it reads :class:`CompiledTarget` and :class:`CompiledCredential`,
+built here once per change (globs parsed into regular expressions, upstream secrets decrypted) and
+cached per process by :mod:`policies.cache`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+ANY_METHOD = "*"
+
+
+@lru_cache(maxsize=4096)
+def compile_glob(pattern: str) -> re.Pattern[str]:
+    """Turn a path glob into an anchored regex: ``*`` stays inside one segment, ``**`` crosses them."""
+    parts: list[str] = []
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**", index):
+            parts.append(".*")
+            index += 2
+        elif pattern[index] == "*":
+            parts.append("[^/]*")
+            index += 1
+        else:
+            parts.append(re.escape(pattern[index]))
+            index += 1
+    return re.compile("".join(parts), re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """One allow-rule, ready to match."""
+
+    id: int
+    method: str
+    path: str
+    description: str
+    regex: re.Pattern[str]
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method == ANY_METHOD or self.method == method) and self.regex.fullmatch(path) is not None
+
+    def as_metadata(self) -> dict[str, object]:
+        return {"id": self.id, "method": self.method, "path": self.path, "description": self.description}
+
+
+def compile_rule(*, rule_id: int, method: str, path: str, description: str = "") -> CompiledRule:
+    method = method.strip().upper() or ANY_METHOD
+    return CompiledRule(id=rule_id, method=method, path=path, description=description, regex=compile_glob(path))
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCredential:
+    """Everything the proxy needs to know about one credential."""
+
+    id: int
+    tenant_id: int
+    name: str
+    prefix: str
+    secret_hash: str
+    expires_at: datetime | None
+    revoked: bool
+    target_ids: frozenset[int]
+    rules: tuple[CompiledRule, ...]
+
+    def matching_rule(self, method: str, path: str) -> CompiledRule | None:
+        """The first rule (in order) that allows ``method path``, or None: deny by default."""
+        for rule in self.rules:
+            if rule.matches(method, path):
+                return rule
+        return None
+
+    def allows(self, method: str, path: str) -> bool:
+        return self.matching_rule(method, path) is not None
+
+    def rules_metadata(self) -> list[dict[str, object]]:
+        return [rule.as_metadata() for rule in self.rules]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTarget:
+    """Everything the proxy needs to know about one target, its upstream secret decrypted."""
+
+    id: int
+    tenant_id: int
+    slug: str
+    kind: str
+    upstream_url: str
+    upstream_headers: tuple[tuple[str, str], ...]
+    timeout_seconds: float
+    allowed_origins: frozenset[str]
+
+    @property
+    def is_mcp(self) -> bool:
+        return self.kind == "mcp"
+
+    def __repr__(self) -> str:
+        # The upstream headers hold a secret: keep them out of every repr, traceback and log line.
+        return f"CompiledTarget(id={self.id}, slug={self.slug!r}, upstream_url={self.upstream_url!r})"

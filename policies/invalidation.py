@@ -1,0 +1,64 @@
+"""Tell every gateway process that configuration changed.
+
+Every write to a model that feeds a compiled policy bumps :class:`PolicyVersion` once the
+transaction commits, empties this process's cache at once and, when Redis is configured, publishes
+on :data:`CHANNEL` so the other processes empty theirs within milliseconds. Without Redis, the
+other processes see the new version at their next poll (at most ``POLICY_POLL_SECONDS`` later).
+
+Signals are used here, and only here, because invalidation must follow every write path (admin,
+services, shell, fixtures): missing one would leave a revoked credential working.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "gateway:policy-invalidate"
+
+
+def bump_policy_version() -> None:
+    """Advance the configuration version, invalidate locally and notify other processes."""
+    from policies.cache import policy_cache
+    from policies.models import PolicyVersion
+
+    updated = PolicyVersion.objects.filter(pk=1).update(version=F("version") + 1)
+    if not updated:
+        PolicyVersion.objects.get_or_create(pk=1, defaults={"version": 1})
+    policy_cache.invalidate()
+    _publish()
+
+
+def _publish() -> None:
+    from gateway.redis_client import sync_redis
+
+    client = sync_redis()
+    if client is None:
+        return
+    try:
+        client.publish(CHANNEL, "1")
+    except Exception as exc:  # Redis down: the database version poll still carries the change.
+        logger.warning("policy invalidation not published to Redis: %s", type(exc).__name__)
+
+
+def _on_change(sender: Any, **kwargs: Any) -> None:
+    if kwargs.get("raw"):
+        return
+    transaction.on_commit(bump_policy_version)
+
+
+def connect() -> None:
+    """Connect the invalidation handlers to every model that feeds a compiled policy."""
+    from gateway.models import Credential, Target, Tenant
+    from policies.models import AllowRule
+
+    for model in (Tenant, Target, Credential, AllowRule):
+        post_save.connect(_on_change, sender=model, dispatch_uid=f"policy-invalidate-save-{model.__name__}")
+        post_delete.connect(_on_change, sender=model, dispatch_uid=f"policy-invalidate-delete-{model.__name__}")
+    m2m_changed.connect(_on_change, sender=Credential.targets.through, dispatch_uid="policy-invalidate-targets")

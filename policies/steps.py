@@ -1,0 +1,100 @@
+"""Policy steps of the proxy pipeline: scope checks on requests, trimmed listings on responses."""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator
+
+import orjson
+
+from gateway.proxy.context import ProxyContext
+from gateway.proxy.errors import FORBIDDEN, ScopeDenied
+from gateway.proxy.jsonrpc import LISTINGS, Route
+from gateway.proxy.sse import event_data, replace_event_data, transform_events
+from policies.compiler import CompiledCredential
+
+
+def _denial_data(credential: CompiledCredential, route: Route) -> dict[str, Any]:
+    return {"route": str(route), "credential_id": credential.id, "rules": credential.rules_metadata()}
+
+
+async def check_scope(ctx: ProxyContext) -> None:
+    """Reads ``credential`` and ``routes``; writes ``listings``; raises ScopeDenied.
+
+    Deny by default: every non-plumbing route needs a matching allow-rule. A batch is checked item
+    by item and refused whole if any item is denied (no partial execution); each denied item gets
+    its own error naming its route, the others an error saying they were not run.
+    """
+    credential = ctx.require_credential()
+    denied = [r for r in ctx.routes if not r.plumbing and not credential.allows(r.method, r.path)]
+    if denied:
+        _raise_denied(ctx, credential, denied)
+    ctx.listings = {r.id: r.jsonrpc_method for r in ctx.routes if r.has_id and r.jsonrpc_method in LISTINGS}
+
+
+def _raise_denied(ctx: ProxyContext, credential: CompiledCredential, denied: list[Route]) -> None:
+    first = denied[0]
+    message = f"Denied by policy: no rule allows {first} for credential {credential.id}"
+    status = 400 if ctx.require_target().is_mcp else 403
+    batch_body = None
+    if ctx.is_batch:
+        batch_body = orjson.dumps([_batch_item_error(credential, route, route in denied) for route in ctx.routes])
+    raise ScopeDenied(message, status=status, data=_denial_data(credential, first), batch_body=batch_body)
+
+
+def _batch_item_error(credential: CompiledCredential, route: Route, denied: bool) -> dict[str, Any]:
+    if denied:
+        error = {"code": FORBIDDEN, "message": f"Denied by policy: no rule allows {route}", "data": _denial_data(credential, route)}
+    else:
+        error = {"code": FORBIDDEN, "message": "Not run: the batch holds a call denied by policy"}
+    return {"jsonrpc": "2.0", "id": route.id, "error": error}
+
+
+async def filter_listings(ctx: ProxyContext) -> None:
+    """Reads ``listings`` and the response; rewrites the body so listings show only callable items.
+
+    ``tools/list``, ``resources/list`` and ``prompts/list`` results, in a JSON body or in an event
+    stream (event by event), keep only the items the credential's rules allow.
+    """
+    if not ctx.listings or ctx.status >= 400:
+        return
+    credential = ctx.require_credential()
+    if ctx.response_body is not None:
+        ctx.response_body = _filter_json_body(ctx.response_body, ctx.listings, credential)
+    elif ctx.response_stream is not None and ctx.response_headers.get("content-type", "").startswith("text/event-stream"):
+        listings = ctx.listings
+
+        def transform(event: bytes) -> bytes:
+            data = event_data(event)
+            if data is None:
+                return event
+            filtered = _filter_json_body(data, listings, credential)
+            return event if filtered is data else replace_event_data(event, filtered)
+
+        ctx.response_stream = transform_events(ctx.response_stream, transform)
+
+
+def _filter_json_body(body: bytes, listings: dict[Any, str], credential: CompiledCredential) -> bytes:
+    """The body with listing results trimmed; the very same object when nothing changed."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    messages = payload if isinstance(payload, list) else [payload]
+    changed = False
+    for message in messages:
+        if not isinstance(message, dict) or "result" not in message:
+            continue
+        msg_id = message.get("id")
+        if isinstance(msg_id, (str, int)) and msg_id in listings:
+            changed |= _trim_listing(message["result"], listings[msg_id], credential)
+    return orjson.dumps(payload) if changed else body
+
+
+def _trim_listing(result: Any, method: str, credential: CompiledCredential) -> bool:
+    key, field, prefix = LISTINGS[method]
+    items = result.get(key) if isinstance(result, dict) else None
+    if not isinstance(items, list):
+        return False
+    kept = [i for i in items if isinstance(i, dict) and credential.allows("POST", prefix + str(i.get(field, "")))]
+    result[key] = kept
+    return len(kept) != len(items)
