@@ -72,6 +72,11 @@ def get_runtime() -> ProxyRuntime:
     return runtime
 
 
+def runtime_for_loop(loop: asyncio.AbstractEventLoop) -> ProxyRuntime | None:
+    """The runtime started on ``loop``, if any (tests use it to flush the audit queue)."""
+    return _runtimes.get(loop)
+
+
 async def close_runtime() -> None:
     """Close the running loop's runtime, if it was started."""
     runtime = _runtimes.pop(asyncio.get_running_loop(), None)

@@ -1,0 +1,114 @@
+"""Shared fixtures: real upstream MCP server, real gateway (uvicorn), factories, MCP client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Coroutine, Iterator, TypeVar
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from gateway.models import Target, Tenant
+from gateway.services import IssuedCredential, credential_create, target_create, tenant_create
+from tests.servers import ServerThread
+from tests.upstream import build_upstream
+
+T = TypeVar("T")
+
+UPSTREAM_SECRET = "upstream-secret-never-shown-to-agents"
+
+
+def require_service(name: str, reason: str) -> None:
+    """Skip a test that needs a service not configured here, or fail under GATEWAY_REQUIRE_SERVICES."""
+    if os.environ.get("GATEWAY_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{name} is required (GATEWAY_REQUIRE_SERVICES=1) but {reason}")
+    pytest.skip(f"{name} not available: {reason}")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run an agent coroutine from a synchronous test."""
+    return asyncio.run(coro)
+
+
+class Upstream:
+    def __init__(self) -> None:
+        app, self.seen_headers = build_upstream()
+        self.server = ServerThread(app).start()
+        self.url = f"{self.server.url}/mcp"
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[Upstream]:
+    """A real MCP server on a loopback port (session-wide)."""
+    server = Upstream()
+    yield server
+    server.server.stop()
+
+
+class Gateway:
+    """The gateway's ASGI application served by uvicorn on a loopback port."""
+
+    def __init__(self) -> None:
+        from gateway.asgi import application
+
+        self.server = ServerThread(application).start()
+        self.url = self.server.url
+
+    def proxy_url(self, slug: str) -> str:
+        return f"{self.url}/mcp/{slug}/"
+
+    def flush_audit(self) -> None:
+        """Wait until every audit event of the requests served so far is in the database."""
+        from gateway.proxy.runtime import runtime_for_loop
+
+        async def flush() -> None:
+            runtime = runtime_for_loop(self.server.loop)
+            if runtime is not None:
+                await runtime.audit.flush()
+
+        self.server.call(flush())
+
+
+@pytest.fixture
+def gateway(transactional_db: None) -> Iterator[Gateway]:
+    """A running gateway on a real ASGI server, over the test database."""
+    from policies.cache import policy_cache
+
+    policy_cache.invalidate()
+    server = Gateway()
+    yield server
+    server.server.stop()
+    policy_cache.invalidate()
+
+
+@pytest.fixture
+def tenant(transactional_db: None) -> Tenant:
+    return tenant_create(name="acme")
+
+
+@pytest.fixture
+def target(tenant: Tenant, upstream: Upstream) -> Target:
+    return target_create(
+        tenant=tenant, slug="docs", upstream_url=upstream.url, auth_type="bearer", auth_secret=UPSTREAM_SECRET
+    )
+
+
+def issue_credential(tenant: Tenant, target: Target | None, *allow: str, name: str = "agent") -> IssuedCredential:
+    """A credential bound to ``target`` with rules given as ``'POST /tools/search'`` strings."""
+    rules = [tuple(rule.split(" ", 1)) for rule in allow]
+    return credential_create(tenant=tenant, name=name, targets=[target] if target else [], allow=rules)
+
+
+@asynccontextmanager
+async def mcp_client(url: str, token: str | None, *, mode: str = "legacy", headers: dict[str, str] | None = None) -> AsyncIterator[Client]:
+    """The official MCP SDK's client over Streamable HTTP, presenting ``token``."""
+    all_headers = dict(headers or {})
+    if token is not None:
+        all_headers["Authorization"] = f"Bearer {token}"
+    async with httpx2.AsyncClient(headers=all_headers, timeout=30) as http:
+        async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
+            yield client

@@ -1,0 +1,52 @@
+"""The upstream used by the tests: a real MCP server (the official ``mcp`` package's MCPServer,
+formerly FastMCP) that also records the headers of every request it receives."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+
+
+def build_upstream() -> tuple[Any, list[dict[str, str]]]:
+    """The ASGI app of the test MCP server, and the list its requests' headers are appended to."""
+    server = MCPServer("test-upstream")
+
+    @server.tool()
+    def search(query: str) -> dict[str, Any]:
+        """Search the documents."""
+        return {"hits": [f"result for {query}"], "usage": {"total_tokens": 400}}
+
+    @server.tool()
+    def delete_all() -> str:
+        """Delete every document."""
+        return "deleted everything"
+
+    @server.tool()
+    async def slow_count(steps: int, ctx: Context) -> str:
+        """Count to ``steps``, reporting progress at each step."""
+        for step in range(1, steps + 1):
+            await ctx.report_progress(step, steps, f"step {step}")
+            await asyncio.sleep(0.3)
+        return f"counted to {steps}"
+
+    @server.resource("docs://{name}")
+    def doc(name: str) -> str:
+        """A document."""
+        return f"contents of {name}"
+
+    @server.prompt()
+    def summarize(topic: str) -> str:
+        """Summarize a topic."""
+        return f"Summarize {topic}"
+
+    seen: list[dict[str, str]] = []
+    inner = server.streamable_http_app()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            seen.append({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
+        await inner(scope, receive, send)
+
+    return app, seen
