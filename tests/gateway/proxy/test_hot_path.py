@@ -1,0 +1,76 @@
+"""The hot path works from the compiled, cached policy: no database query on a warm call."""
+
+from __future__ import annotations
+
+import time
+
+import httpx2
+import orjson
+
+from gateway.models import Credential
+from policies.models import PolicyVersion
+from tests.conftest import issue_credential
+from tests.queries import count_request_queries
+
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def _list_tools(url: str, token: str) -> httpx2.Response:
+    # The modern (2026-07-28) protocol is stateless: one POST is one whole call.
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    body = orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}})
+    headers = {**HEADERS, "Authorization": f"Bearer {token}", "MCP-Protocol-Version": "2026-07-28"}
+    return httpx2.post(url, content=body, headers={**headers, "Mcp-Method": "tools/list"}, timeout=10)
+
+
+def test_warm_proxied_call_makes_zero_database_queries(gateway, tenant, target):
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    url = gateway.proxy_url("docs")
+    assert _list_tools(url, issued.token).status_code == 200  # warms the policy cache
+
+    with count_request_queries() as queries:
+        response = _list_tools(url, issued.token)
+    assert response.status_code == 200
+    assert queries.statements == []
+
+
+def test_cold_call_loads_the_policy_with_a_bounded_number_of_queries(gateway, tenant, target):
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    with count_request_queries() as queries:
+        assert _list_tools(gateway.proxy_url("docs"), issued.token).status_code == 200
+    assert 0 < len(queries.statements) <= 5
+
+
+def test_revocation_by_another_process_takes_effect_within_a_second(gateway, tenant, target):
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    url = gateway.proxy_url("docs")
+    assert _list_tools(url, issued.token).status_code == 200
+
+    # Another process revokes: the row changes and the version is bumped, with no signal here.
+    Credential.objects.filter(pk=issued.credential.pk).update(revoked_at="2020-01-01T00:00:00Z")
+    PolicyVersion.objects.update_or_create(pk=1, defaults={"version": 10_000})
+    revoked_at = time.monotonic()
+    while _list_tools(url, issued.token).status_code != 401:
+        assert time.monotonic() - revoked_at < 1.5, "revocation not seen within the poll interval"
+        time.sleep(0.05)
+
+
+def test_last_used_at_is_kept_without_a_write_per_request(gateway, tenant, target):
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    for _ in range(3):
+        _list_tools(gateway.proxy_url("docs"), issued.token)
+    issued.credential.refresh_from_db()
+    assert issued.credential.last_used_at is None  # nothing written yet ...
+
+    from gateway.proxy.runtime import runtime_for_loop
+
+    async def flush() -> None:
+        await runtime_for_loop(gateway.server.loop).last_used.flush()
+
+    gateway.server.call(flush())
+    issued.credential.refresh_from_db()
+    assert issued.credential.last_used_at is not None  # ... until the periodic flush
