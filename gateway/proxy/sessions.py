@@ -51,7 +51,8 @@ def unbind_session(*, credential_id: int, target_id: int, agent_id: str) -> str:
     if not encoded or not tag:
         raise SessionMalformed(agent_id)
     try:
-        upstream_id = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        padded = encoded + "=" * (-len(encoded) % 4)
+        upstream_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
         raise SessionMalformed(agent_id) from None
     if not hmac.compare_digest(tag.encode(), _tag(credential_id, target_id, upstream_id).encode()):

@@ -1,0 +1,104 @@
+"""``manage.py serve``: run the gateway on a production ASGI server."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+APPLICATION = "gateway.asgi:application"
+
+# Granian is the default: the fastest of the three in bench/RESULTS.md, and it streams
+# text/event-stream chunk by chunk and serves WebSockets with nothing else installed.
+DEFAULT_SERVER = "granian"
+
+WITHOUT_REDIS = (
+    "--workers {workers}: without Redis, limits and caches are per process; set REDIS_URL to run several workers."
+)
+
+# Server loggers go to the root logger, so they come out as JSON like the gateway's own lines.
+_GRANIAN_LOGGERS = {
+    "loggers": {
+        "_granian": {"handlers": [], "level": "INFO", "propagate": True},
+        "granian.access": {"handlers": [], "level": "INFO", "propagate": True},
+    }
+}
+
+
+def run_granian(*, host: str, port: int, workers: int) -> None:
+    """Granian (Rust HTTP core): ASGI with lifespan, WebSockets on, access log off."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    server = Granian(
+        APPLICATION,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        websockets=True,
+        log_dictconfig=_GRANIAN_LOGGERS,
+    )
+    server.serve()
+
+
+def run_uvicorn(*, host: str, port: int, workers: int) -> None:
+    """Uvicorn: ASGI with lifespan; WebSockets only when ``websockets`` or ``wsproto`` is installed."""
+    import uvicorn
+
+    uvicorn.run(
+        APPLICATION,
+        host=host,
+        port=port,
+        workers=workers,
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+def run_daphne(*, host: str, port: int, workers: int) -> None:
+    """Daphne (Twisted): one process, no ASGI lifespan (the proxy runtime starts on first use)."""
+    from daphne.cli import CommandLineInterface
+
+    CommandLineInterface().run(["--bind", host, "--port", str(port), "--verbosity", "0", APPLICATION])
+
+
+RUNNERS: dict[str, Callable[..., None]] = {"granian": run_granian, "uvicorn": run_uvicorn, "daphne": run_daphne}
+
+
+class Command(BaseCommand):
+    """Run ``gateway.asgi:application`` on granian (default), uvicorn or daphne.
+
+    The Django system checks run first, so a misconfigured gateway fails here rather than on its
+    first request. Several workers need Redis: without it, rate limits, meters and caches are kept
+    per process and each worker would enforce its own.
+    """
+
+    help = "Run the gateway on a production ASGI server (granian, uvicorn or daphne)."
+    # The checks run explicitly in handle(), so they also run under call_command().
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1).")
+        parser.add_argument("--port", type=int, default=8000, help="Port to bind (default 8000).")
+        parser.add_argument("--workers", type=int, default=1, help="Worker processes (default 1; >1 needs REDIS_URL).")
+        parser.add_argument(
+            "--server", choices=sorted(RUNNERS), default=DEFAULT_SERVER, help=f"ASGI server (default {DEFAULT_SERVER})."
+        )
+
+    def handle(self, *args: Any, host: str, port: int, workers: int, server: str, **options: Any) -> None:
+        if not 0 < port < 65536:
+            raise CommandError(f"--port must be between 1 and 65535, got {port}.")
+        if workers < 1:
+            raise CommandError(f"--workers must be at least 1, got {workers}.")
+        if workers > 1 and not settings.REDIS_URL:
+            raise CommandError(WITHOUT_REDIS.format(workers=workers))
+        if workers > 1 and server == "daphne":
+            raise CommandError("daphne runs a single process: use --server granian or uvicorn for several workers.")
+        self.check()
+        self.stderr.write(f"Serving the gateway with {server} on http://{host}:{port}/ ({workers} worker(s))")
+        RUNNERS[server](host=host, port=port, workers=workers)

@@ -1,0 +1,27 @@
+"""The pipeline's order is part of its contract: each step relies on the ones before it."""
+
+from gateway.proxy.pipeline import FINAL_STEP, REQUEST_STEPS, RESPONSE_STEPS
+
+
+def test_request_steps_run_in_the_documented_order():
+    assert [step.__name__ for step in REQUEST_STEPS][:7] == [
+        "resolve_target",
+        "authenticate",
+        "check_origin",
+        "read_body",
+        "resolve_route",
+        "bind_session_id",
+        "check_scope",
+    ]
+    assert REQUEST_STEPS[-1].__name__ == "forward"
+
+
+def test_response_steps_trim_listings_and_audit_comes_last():
+    assert RESPONSE_STEPS[0].__name__ == "filter_listings"
+    assert FINAL_STEP.__name__ == "record_audit"
+
+
+def test_every_step_documents_what_it_reads_writes_or_raises():
+    for step in (*REQUEST_STEPS, *RESPONSE_STEPS, FINAL_STEP):
+        doc = step.__doc__ or ""
+        assert "Reads" in doc, step.__name__
