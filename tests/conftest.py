@@ -112,3 +112,13 @@ async def mcp_client(url: str, token: str | None, *, mode: str = "legacy", heade
     async with httpx2.AsyncClient(headers=all_headers, timeout=30) as http:
         async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
             yield client
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under GATEWAY_REQUIRE_SERVICES=1 (CI), a skipped test is a failed test."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and os.environ.get("GATEWAY_REQUIRE_SERVICES") == "1":
+        report.outcome = "failed"
+        report.longrepr = f"skipped under GATEWAY_REQUIRE_SERVICES=1: {report.longrepr}"

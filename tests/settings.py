@@ -18,3 +18,7 @@ from gateway.settings import BASE_DIR, GATEWAY  # noqa: E402
 GATEWAY = {**GATEWAY, "AUDIT_SPOOL_DIR": str(BASE_DIR / "var" / "test-audit-spool")}
 LOGGING = {"version": 1, "disable_existing_loggers": False}  # pytest captures logs itself
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # One file per test run, so two runs on one machine never share (and destroy) a database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
