@@ -56,6 +56,7 @@ class AuditSink:
         await self.flush()
         if self._task is not None:
             self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
         while True:

@@ -51,6 +51,7 @@ class ProxyRuntime:
     async def aclose(self) -> None:
         for task in self._tasks:
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.audit.aclose()
         try:
             await self.last_used.flush()
