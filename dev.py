@@ -26,7 +26,7 @@ STAMP = VENV / ".requirements.sha256"
 
 def bootstrap() -> None:
     """Create the virtual environment and install the pinned requirements when they changed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - runs on whatever python3 the machine has
         sys.exit("Python 3.11 or newer is required")
     digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()
     if PYTHON.exists() and STAMP.exists() and STAMP.read_text() == digest:
@@ -52,7 +52,8 @@ def test(args: list[str]) -> int:
         env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/gateway"
     if "REDIS_URL" not in env and _answers(6379):
         env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
-    print(f"database: {env.get('DATABASE_URL', 'SQLite')}; redis: {env.get('REDIS_URL', 'none (Redis tests skip)')}")
+    redis = env.get("REDIS_URL", "none (Redis tests skip)")
+    print(f"database: {env.get('DATABASE_URL', 'SQLite')}; redis: {redis}", flush=True)
     return subprocess.call([str(PYTHON), "-m", "pytest", "-q", "-rs", *args], cwd=ROOT, env=env)
 
 

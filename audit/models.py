@@ -33,7 +33,9 @@ class AuditEvent(models.Model):
     target_slug = models.CharField(max_length=100, blank=True)
     http_method = models.CharField(max_length=10)
     path = models.CharField(max_length=2000)
-    route = models.CharField(max_length=2000, blank=True, help_text="The route(s) scoped, e.g. POST /tools/search.")
+    route = models.CharField(
+        max_length=2000, blank=True, help_text="The route(s) scoped, e.g. POST /tools/search."
+    )
     jsonrpc_method = models.CharField(max_length=200, blank=True)
     tool = models.CharField(max_length=500, blank=True)
     jsonrpc_id = models.CharField(max_length=200, blank=True)

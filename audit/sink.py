@@ -76,7 +76,9 @@ class AuditSink:
         try:
             await run_in_background_thread(write_records, batch)
         except Exception as exc:
-            logger.error("audit database write failed, spooling %d event(s): %s", len(batch), type(exc).__name__)
+            logger.error(
+                "audit database write failed, spooling %d event(s): %s", len(batch), type(exc).__name__
+            )
             await run_in_background_thread(self._spool, batch)
             return
         if self.spool_dir.exists():

@@ -7,7 +7,14 @@ import time
 from audit.sink import AuditRecord
 from gateway.proxy.context import ProxyContext
 
-_MAX_FIELD = {"path": 2000, "route": 2000, "tool": 500, "jsonrpc_method": 200, "jsonrpc_id": 200, "reason": 500}
+_MAX_FIELD = {
+    "path": 2000,
+    "route": 2000,
+    "tool": 500,
+    "jsonrpc_method": 200,
+    "jsonrpc_id": 200,
+    "reason": 500,
+}
 
 
 def build_audit_record(ctx: ProxyContext) -> AuditRecord:

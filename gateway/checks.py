@@ -17,8 +17,9 @@ def check_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[Error]
         return [
             Error(
                 "GATEWAY_ENCRYPTION_KEYS is not set.",
-                hint="Set GATEWAY_ENCRYPTION_KEYS to one or more comma-separated Fernet keys "
-                "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())').",
+                hint="Set GATEWAY_ENCRYPTION_KEYS to one or more comma-separated Fernet keys (make one with: "
+                "python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())').",
                 id="gateway.E001",
             )
         ]
@@ -49,5 +50,11 @@ def check_debug(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
 def check_allowed_hosts(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     """Without DEBUG an empty ALLOWED_HOSTS refuses every request: say so at start-up."""
     if not settings.DEBUG and not settings.ALLOWED_HOSTS:
-        return [Error("ALLOWED_HOSTS is empty.", hint="Set ALLOWED_HOSTS to the gateway's host names.", id="gateway.E003")]
+        return [
+            Error(
+                "ALLOWED_HOSTS is empty.",
+                hint="Set ALLOWED_HOSTS to the gateway's host names.",
+                id="gateway.E003",
+            )
+        ]
     return []

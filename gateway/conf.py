@@ -64,11 +64,19 @@ def build_gateway_settings(user: dict[str, Any], *, redis_url: str, keys: list[s
     merged = {**DEFAULTS, **user}
     return GatewaySettings(
         max_request_body_bytes=_positive("MAX_REQUEST_BODY_BYTES", merged["MAX_REQUEST_BODY_BYTES"], int),
-        upstream_connect_timeout=_positive("UPSTREAM_CONNECT_TIMEOUT", merged["UPSTREAM_CONNECT_TIMEOUT"], float),
-        upstream_max_connections=_positive("UPSTREAM_MAX_CONNECTIONS", merged["UPSTREAM_MAX_CONNECTIONS"], int),
+        upstream_connect_timeout=_positive(
+            "UPSTREAM_CONNECT_TIMEOUT", merged["UPSTREAM_CONNECT_TIMEOUT"], float
+        ),
+        upstream_max_connections=_positive(
+            "UPSTREAM_MAX_CONNECTIONS", merged["UPSTREAM_MAX_CONNECTIONS"], int
+        ),
         policy_poll_seconds=_positive("POLICY_POLL_SECONDS", merged["POLICY_POLL_SECONDS"], float),
-        policy_cache_max_entries=_positive("POLICY_CACHE_MAX_ENTRIES", merged["POLICY_CACHE_MAX_ENTRIES"], int),
-        last_used_flush_seconds=_positive("LAST_USED_FLUSH_SECONDS", merged["LAST_USED_FLUSH_SECONDS"], float),
+        policy_cache_max_entries=_positive(
+            "POLICY_CACHE_MAX_ENTRIES", merged["POLICY_CACHE_MAX_ENTRIES"], int
+        ),
+        last_used_flush_seconds=_positive(
+            "LAST_USED_FLUSH_SECONDS", merged["LAST_USED_FLUSH_SECONDS"], float
+        ),
         audit_batch_size=_positive("AUDIT_BATCH_SIZE", merged["AUDIT_BATCH_SIZE"], int),
         audit_flush_seconds=_positive("AUDIT_FLUSH_SECONDS", merged["AUDIT_FLUSH_SECONDS"], float),
         audit_spool_dir=str(merged["AUDIT_SPOOL_DIR"]),

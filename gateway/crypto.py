@@ -23,12 +23,15 @@ class SecretDecryptionError(Exception):
 def _fernet() -> MultiFernet:
     keys = gateway_settings().encryption_keys
     if not keys:
-        raise ImproperlyConfigured("GATEWAY_ENCRYPTION_KEYS is not set: upstream secrets cannot be encrypted.")
+        raise ImproperlyConfigured(
+            "GATEWAY_ENCRYPTION_KEYS is not set: upstream secrets cannot be encrypted."
+        )
     try:
         return MultiFernet([Fernet(key.encode()) for key in keys])
     except ValueError:
         raise ImproperlyConfigured(
-            "GATEWAY_ENCRYPTION_KEYS holds a value that is not a Fernet key (32 url-safe base64-encoded bytes)."
+            "GATEWAY_ENCRYPTION_KEYS holds a value that is not a Fernet key "
+            "(32 url-safe base64-encoded bytes)."
         ) from None
 
 
@@ -42,7 +45,9 @@ def decrypt_secret(token: str) -> str:
     try:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken:
-        raise SecretDecryptionError("stored secret cannot be decrypted with GATEWAY_ENCRYPTION_KEYS") from None
+        raise SecretDecryptionError(
+            "stored secret cannot be decrypted with GATEWAY_ENCRYPTION_KEYS"
+        ) from None
 
 
 def rotate_secret(token: str) -> str:
@@ -50,7 +55,9 @@ def rotate_secret(token: str) -> str:
     try:
         return _fernet().rotate(token.encode()).decode()
     except InvalidToken:
-        raise SecretDecryptionError("stored secret cannot be decrypted with GATEWAY_ENCRYPTION_KEYS") from None
+        raise SecretDecryptionError(
+            "stored secret cannot be decrypted with GATEWAY_ENCRYPTION_KEYS"
+        ) from None
 
 
 def reset_crypto_cache() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
@@ -32,7 +32,7 @@ def build_demo_server() -> MCPServer:
     @server.tool()
     def current_time() -> str:
         """The current UTC time."""
-        return datetime.now(timezone.utc).isoformat()
+        return datetime.now(UTC).isoformat()
 
     @server.tool()
     def delete_all_documents() -> str:
@@ -57,7 +57,13 @@ def build_app(token: str) -> Any:
         if scope["type"] == "http":
             presented = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(presented, expected):
-                await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"text/plain")]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [(b"content-type", b"text/plain")],
+                    }
+                )
                 await send({"type": "http.response.body", "body": b"demo upstream: bad upstream credential"})
                 return
         await inner(scope, receive, send)

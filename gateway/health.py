@@ -37,4 +37,6 @@ async def readyz(request: HttpRequest) -> JsonResponse:
         finally:
             await client.aclose()
     ready = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )

@@ -7,10 +7,13 @@ The proxy notes each use in memory; a background task writes the latest time per
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 
 from gateway.background import run_in_background_thread
 from gateway.services import credentials_mark_used
+
+logger = logging.getLogger(__name__)
 
 
 class LastUsedTracker:
@@ -24,12 +27,17 @@ class LastUsedTracker:
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
-        await run_in_background_thread(credentials_mark_used, last_used=pending)
+        try:
+            await run_in_background_thread(credentials_mark_used, last_used=pending)
+        except Exception:
+            # Keep the times for the next flush, unless a newer use replaced them meanwhile.
+            self._pending = {**pending, **self._pending}
+            raise
 
     async def run(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
             try:
                 await self.flush()
-            except Exception:  # the database is away: the next flush carries newer times anyway
-                pass
+            except Exception as exc:  # the database is away: the next flush retries
+                logger.warning("last-used times not saved yet: %s", type(exc).__name__)

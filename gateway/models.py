@@ -38,7 +38,9 @@ class Target(models.Model):
     upstream_url = models.URLField(max_length=2000)
     auth_type = models.CharField(max_length=10, choices=AuthType.choices, default=AuthType.NONE)
     auth_header_name = models.CharField(
-        max_length=100, blank=True, help_text="Header that carries the secret when auth type is custom header."
+        max_length=100,
+        blank=True,
+        help_text="Header that carries the secret when auth type is custom header.",
     )
     auth_secret_encrypted = models.TextField(blank=True, editable=False)
     timeout_seconds = models.FloatField(default=30.0, validators=[MinValueValidator(0.1)])

@@ -17,7 +17,9 @@ def sync_redis() -> redis.Redis | None:
     if not conf.redis_url:
         return None
     return redis.Redis.from_url(
-        conf.redis_url, socket_timeout=conf.redis_timeout_seconds, socket_connect_timeout=conf.redis_timeout_seconds
+        conf.redis_url,
+        socket_timeout=conf.redis_timeout_seconds,
+        socket_connect_timeout=conf.redis_timeout_seconds,
     )
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -51,7 +51,9 @@ def target_create(
     return target
 
 
-def target_set_upstream_auth(*, target: Target, auth_type: str, header_name: str = "", secret: str = "") -> Target:
+def target_set_upstream_auth(
+    *, target: Target, auth_type: str, header_name: str = "", secret: str = ""
+) -> Target:
     """Replace a target's upstream credential."""
     _set_upstream_auth(target, auth_type=auth_type, header_name=header_name, secret=secret)
     target.full_clean()
@@ -115,7 +117,9 @@ def allow_rule_create(
     method = method.strip().upper()
     if order is None:
         order = credential.rules.count()
-    rule = AllowRule(credential=credential, method=method, path=path.strip(), description=description, order=order)
+    rule = AllowRule(
+        credential=credential, method=method, path=path.strip(), description=description, order=order
+    )
     rule.full_clean()
     rule.save()
     return rule

@@ -12,7 +12,7 @@ import secrets
 import string
 from dataclasses import dataclass
 
-TOKEN_SCHEME = "mgw"
+TOKEN_SCHEME = "mgw"  # noqa: S105 - a public prefix, not a secret
 PREFIX_LENGTH = 10
 _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
 

@@ -9,7 +9,8 @@ so a flood of bad tokens cannot turn into a flood of queries.
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections

@@ -52,7 +52,9 @@ class CompiledRule:
 
 def compile_rule(*, rule_id: int, method: str, path: str, description: str = "") -> CompiledRule:
     method = method.strip().upper() or ANY_METHOD
-    return CompiledRule(id=rule_id, method=method, path=path, description=description, regex=compile_glob(path))
+    return CompiledRule(
+        id=rule_id, method=method, path=path, description=description, regex=compile_glob(path)
+    )
 
 
 @dataclass(frozen=True, slots=True)

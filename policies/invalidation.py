@@ -60,5 +60,9 @@ def connect() -> None:
 
     for model in (Tenant, Target, Credential, AllowRule):
         post_save.connect(_on_change, sender=model, dispatch_uid=f"policy-invalidate-save-{model.__name__}")
-        post_delete.connect(_on_change, sender=model, dispatch_uid=f"policy-invalidate-delete-{model.__name__}")
-    m2m_changed.connect(_on_change, sender=Credential.targets.through, dispatch_uid="policy-invalidate-targets")
+        post_delete.connect(
+            _on_change, sender=model, dispatch_uid=f"policy-invalidate-delete-{model.__name__}"
+        )
+    m2m_changed.connect(
+        _on_change, sender=Credential.targets.through, dispatch_uid="policy-invalidate-targets"
+    )

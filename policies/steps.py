@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any
 
 import orjson
 
@@ -37,13 +37,19 @@ def _raise_denied(ctx: ProxyContext, credential: CompiledCredential, denied: lis
     status = 400 if ctx.require_target().is_mcp else 403
     batch_body = None
     if ctx.is_batch:
-        batch_body = orjson.dumps([_batch_item_error(credential, route, route in denied) for route in ctx.routes])
+        batch_body = orjson.dumps(
+            [_batch_item_error(credential, route, route in denied) for route in ctx.routes]
+        )
     raise ScopeDenied(message, status=status, data=_denial_data(credential, first), batch_body=batch_body)
 
 
 def _batch_item_error(credential: CompiledCredential, route: Route, denied: bool) -> dict[str, Any]:
     if denied:
-        error = {"code": FORBIDDEN, "message": f"Denied by policy: no rule allows {route}", "data": _denial_data(credential, route)}
+        error = {
+            "code": FORBIDDEN,
+            "message": f"Denied by policy: no rule allows {route}",
+            "data": _denial_data(credential, route),
+        }
     else:
         error = {"code": FORBIDDEN, "message": "Not run: the batch holds a call denied by policy"}
     return {"jsonrpc": "2.0", "id": route.id, "error": error}
@@ -60,7 +66,9 @@ async def filter_listings(ctx: ProxyContext) -> None:
     credential = ctx.require_credential()
     if ctx.response_body is not None:
         ctx.response_body = _filter_json_body(ctx.response_body, ctx.listings, credential)
-    elif ctx.response_stream is not None and ctx.response_headers.get("content-type", "").startswith("text/event-stream"):
+    elif ctx.response_stream is not None and ctx.response_headers.get("content-type", "").startswith(
+        "text/event-stream"
+    ):
         listings = ctx.listings
 
         def transform(event: bytes) -> bytes:
@@ -95,6 +103,8 @@ def _trim_listing(result: Any, method: str, credential: CompiledCredential) -> b
     items = result.get(key) if isinstance(result, dict) else None
     if not isinstance(items, list):
         return False
-    kept = [i for i in items if isinstance(i, dict) and credential.allows("POST", prefix + str(i.get(field, "")))]
+    kept = [
+        i for i in items if isinstance(i, dict) and credential.allows("POST", prefix + str(i.get(field, "")))
+    ]
     result[key] = kept
     return len(kept) != len(items)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Coroutine, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import httpx2
 import pytest
@@ -97,14 +98,18 @@ def target(tenant: Tenant, upstream: Upstream) -> Target:
     )
 
 
-def issue_credential(tenant: Tenant, target: Target | None, *allow: str, name: str = "agent") -> IssuedCredential:
+def issue_credential(
+    tenant: Tenant, target: Target | None, *allow: str, name: str = "agent"
+) -> IssuedCredential:
     """A credential bound to ``target`` with rules given as ``'POST /tools/search'`` strings."""
     rules = [tuple(rule.split(" ", 1)) for rule in allow]
     return credential_create(tenant=tenant, name=name, targets=[target] if target else [], allow=rules)
 
 
 @asynccontextmanager
-async def mcp_client(url: str, token: str | None, *, mode: str = "legacy", headers: dict[str, str] | None = None) -> AsyncIterator[Client]:
+async def mcp_client(
+    url: str, token: str | None, *, mode: str = "legacy", headers: dict[str, str] | None = None
+) -> AsyncIterator[Client]:
     """The official MCP SDK's client over Streamable HTTP, presenting ``token``."""
     all_headers = dict(headers or {})
     if token is not None:

@@ -6,7 +6,8 @@ import asyncio
 import socket
 import threading
 import time
-from typing import Any, Coroutine, TypeVar
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import uvicorn
 

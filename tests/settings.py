@@ -12,8 +12,8 @@ os.environ.setdefault("GATEWAY_ENCRYPTION_KEYS", "JtK1SvNtAorb16ntL5ZIrN3U0silIH
 os.environ.setdefault("ALLOWED_HOSTS", "*")
 os.environ.setdefault("DEBUG", "0")
 
-from gateway.settings import *  # noqa: E402,F403
-from gateway.settings import BASE_DIR, GATEWAY  # noqa: E402
+from gateway.settings import *  # noqa: F403
+from gateway.settings import BASE_DIR, GATEWAY
 
 GATEWAY = {**GATEWAY, "AUDIT_SPOOL_DIR": str(BASE_DIR / "var" / "test-audit-spool")}
 LOGGING = {"version": 1, "disable_existing_loggers": False}  # pytest captures logs itself

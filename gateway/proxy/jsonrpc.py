@@ -37,7 +37,11 @@ LISTINGS: dict[str, tuple[str, str, str]] = {
     "prompts/list": ("prompts", "name", "/prompts/"),
 }
 
-_NAMED_CALLS = {"tools/call": ("name", "/tools/"), "prompts/get": ("name", "/prompts/"), "resources/read": ("uri", "/resources/")}
+_NAMED_CALLS = {
+    "tools/call": ("name", "/tools/"),
+    "prompts/get": ("name", "/prompts/"),
+    "resources/read": ("uri", "/resources/"),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ the last byte has gone out, so every request leaves exactly one audit event.
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from audit.steps import record_audit
 from gateway.proxy.context import ProxyContext

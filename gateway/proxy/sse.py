@@ -7,7 +7,7 @@ one at a time and written on at once: a stream is never buffered whole.
 from __future__ import annotations
 
 import re
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 
 _BOUNDARY = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _LINE = re.compile(rb"\r\n|\n|\r")

@@ -5,7 +5,7 @@ Each step reads what earlier steps wrote and writes only the context fields it o
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import httpx2
 
@@ -160,7 +160,9 @@ async def forward(ctx: ProxyContext) -> None:
     timeout = httpx2.Timeout(target.timeout_seconds, connect=ctx.runtime.conf.upstream_connect_timeout)
     if method == "GET" and target.is_mcp:
         # The session's event stream may rightly stay quiet for a long time.
-        timeout = httpx2.Timeout(target.timeout_seconds, connect=ctx.runtime.conf.upstream_connect_timeout, read=None)
+        timeout = httpx2.Timeout(
+            target.timeout_seconds, connect=ctx.runtime.conf.upstream_connect_timeout, read=None
+        )
     request = ctx.runtime.client.build_request(
         method,
         upstream_url(target.upstream_url, ctx.subpath, ctx.request.META.get("QUERY_STRING", "")),
@@ -178,7 +180,9 @@ async def forward(ctx: ProxyContext) -> None:
     except httpx2.TimeoutException:
         raise UpstreamTimeout(f"Upstream of target {target.slug!r} timed out") from None
     except httpx2.HTTPError as exc:
-        raise UpstreamUnavailable(f"Upstream of target {target.slug!r} is unreachable ({type(exc).__name__})") from None
+        raise UpstreamUnavailable(
+            f"Upstream of target {target.slug!r} is unreachable ({type(exc).__name__})"
+        ) from None
     ctx.upstream_status = ctx.status = response.status_code
     ctx.response_headers = agent_response_headers(response.headers)
     _set_session_header(ctx, response.headers.get("mcp-session-id"))
@@ -189,7 +193,9 @@ async def forward(ctx: ProxyContext) -> None:
         except httpx2.TimeoutException:
             raise UpstreamTimeout(f"Upstream of target {target.slug!r} timed out") from None
         except httpx2.HTTPError as exc:
-            raise UpstreamUnavailable(f"Upstream of target {target.slug!r} failed ({type(exc).__name__})") from None
+            raise UpstreamUnavailable(
+                f"Upstream of target {target.slug!r} failed ({type(exc).__name__})"
+            ) from None
         finally:
             await response.aclose()
         return
@@ -212,4 +218,3 @@ def _set_session_header(ctx: ProxyContext, upstream_id: str | None) -> None:
     ctx.response_headers["mcp-session-id"] = bind_session(
         credential_id=ctx.credential.id, target_id=ctx.target.id, upstream_id=upstream_id
     )
-

@@ -7,7 +7,7 @@ is injected last so nothing an agent sends can replace it.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import httpx2
 
@@ -31,7 +31,15 @@ REQUEST_HEADER_ALLOWLIST = frozenset(
 # Response headers an upstream may send back to the agent (lower case). Mcp-Session-Id is
 # handled apart: it is rewritten to bind the session to the credential.
 RESPONSE_HEADER_ALLOWLIST = frozenset(
-    {"content-type", "mcp-protocol-version", "cache-control", "retry-after", "last-modified", "etag", "location"}
+    {
+        "content-type",
+        "mcp-protocol-version",
+        "cache-control",
+        "retry-after",
+        "last-modified",
+        "etag",
+        "location",
+    }
 )
 
 
@@ -39,7 +47,8 @@ def create_upstream_client(conf: GatewaySettings) -> httpx2.AsyncClient:
     """The process's pooled client: keep-alive connections, no redirects, no environment proxies."""
     return httpx2.AsyncClient(
         limits=httpx2.Limits(
-            max_connections=conf.upstream_max_connections, max_keepalive_connections=conf.upstream_max_connections
+            max_connections=conf.upstream_max_connections,
+            max_keepalive_connections=conf.upstream_max_connections,
         ),
         timeout=httpx2.Timeout(30.0, connect=conf.upstream_connect_timeout),
         follow_redirects=False,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -46,7 +46,9 @@ async def proxy(request: HttpRequest, slug: str, subpath: str = "") -> HttpRespo
         ctx.response_bytes = len(body)
         await FINAL_STEP(ctx)
         return HttpResponse(body, status=ctx.status, headers=ctx.response_headers)
-    return StreamingHttpResponse(_stream_then_audit(ctx, ctx.response_stream), status=ctx.status, headers=ctx.response_headers)
+    return StreamingHttpResponse(
+        _stream_then_audit(ctx, ctx.response_stream), status=ctx.status, headers=ctx.response_headers
+    )
 
 
 async def _local_reply(ctx: ProxyContext, error: GatewayError) -> HttpResponse:

@@ -23,7 +23,9 @@ def _record(request_id: str) -> dict:
     }
 
 
-def test_events_are_spooled_when_the_database_fails_and_written_once_it_is_back(transactional_db, tmp_path, monkeypatch):
+def test_events_are_spooled_when_the_database_fails_and_written_once_it_is_back(
+    transactional_db, tmp_path, monkeypatch
+):
     real_write = sink_module.write_records
 
     def failing_write(records):
@@ -42,7 +44,10 @@ def test_events_are_spooled_when_the_database_fails_and_written_once_it_is_back(
         await sink.aclose()
 
     asyncio.run(scenario())
-    assert sorted(AuditEvent.objects.values_list("request_id", flat=True)) == ["after-outage", "during-outage"]
+    assert sorted(AuditEvent.objects.values_list("request_id", flat=True)) == [
+        "after-outage",
+        "during-outage",
+    ]
     assert list(tmp_path.glob("*.jsonl")) == []
 
 

@@ -29,8 +29,15 @@ def test_an_invalid_encryption_key_fails_the_system_check():
 
 
 def test_gateway_refuses_to_start_without_keys_when_debug_is_off(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"GATEWAY_ENCRYPTION_KEYS", "DJANGO_SETTINGS_MODULE"}}
-    env.update(DEBUG="0", SECRET_KEY="x" * 50, ALLOWED_HOSTS="localhost", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"GATEWAY_ENCRYPTION_KEYS", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(
+        DEBUG="0",
+        SECRET_KEY="x" * 50,
+        ALLOWED_HOSTS="localhost",
+        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )

@@ -25,8 +25,15 @@ def test_globs(glob, path, matches):
 def _credential(*rules: tuple[str, str], revoked: bool = False) -> CompiledCredential:
     compiled = tuple(compile_rule(rule_id=i, method=m, path=p) for i, (m, p) in enumerate(rules, start=1))
     return CompiledCredential(
-        id=1, tenant_id=1, name="a", prefix="p", secret_hash="h", expires_at=None, revoked=revoked,
-        target_ids=frozenset({1}), rules=compiled,
+        id=1,
+        tenant_id=1,
+        name="a",
+        prefix="p",
+        secret_hash="h",
+        expires_at=None,
+        revoked=revoked,
+        target_ids=frozenset({1}),
+        rules=compiled,
     )
 
 

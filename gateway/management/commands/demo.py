@@ -20,7 +20,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from gateway.models import Credential, Target, Tenant
-from gateway.services import credential_create, target_set_upstream_auth, tenant_create, target_create
+from gateway.services import credential_create, target_create, target_set_upstream_auth, tenant_create
 
 DEMO_RULES = [
     ("POST", "/tools/search_docs", "search the demo documents"),
@@ -38,7 +38,9 @@ class Command(BaseCommand):
         parser.add_argument("--upstream-port", type=int, default=8765)
         parser.add_argument("--no-serve", action="store_true", help="Set up and print, but do not serve.")
 
-    def handle(self, *args: Any, host: str, port: int, upstream_port: int, no_serve: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, host: str, port: int, upstream_port: int, no_serve: bool, **options: Any
+    ) -> None:
         call_command("migrate", verbosity=0)
         upstream_secret = secrets.token_urlsafe(24)
         upstream_url = f"http://127.0.0.1:{upstream_port}/mcp"
@@ -69,7 +71,11 @@ class Command(BaseCommand):
         target = Target.objects.filter(slug="demo").first()
         if target is None:
             target = target_create(
-                tenant=tenant, slug="demo", upstream_url=upstream_url, auth_type="bearer", auth_secret=upstream_secret
+                tenant=tenant,
+                slug="demo",
+                upstream_url=upstream_url,
+                auth_type="bearer",
+                auth_secret=upstream_secret,
             )
         else:
             target.upstream_url = upstream_url
@@ -78,7 +84,8 @@ class Command(BaseCommand):
         issued = credential_create(
             tenant=tenant, name="demo-agent", targets=[target], allow=[(m, p) for m, p, _ in DEMO_RULES]
         )
-        for rule, (_, _, description) in zip(issued.credential.rules.order_by("order"), DEMO_RULES):
+        rules = issued.credential.rules.order_by("order")
+        for rule, (_, _, description) in zip(rules, DEMO_RULES, strict=True):
             rule.description = description
             rule.save(update_fields=["description"])
         return issued.token

@@ -20,7 +20,13 @@ async def _echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     headers = {k.decode(): v.decode() for k, v in scope["headers"]}
     body = f'{{"path": "{scope["path"]}", "query": "{scope["query_string"].decode()}", "auth": "{headers.get("x-upstream-key", "")}", "connection_extra": "{headers.get("x-hop", "")}"}}'
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json"), (b"set-cookie", b"upstream=1")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"set-cookie", b"upstream=1")],
+        }
+    )
     await send({"type": "http.response.body", "body": body.encode()})
 
 
@@ -51,7 +57,12 @@ def test_allowed_route_is_forwarded_with_path_query_and_upstream_header(gateway,
         headers={"X-API-Key": issued.token, "Connection": "keep-alive, X-Hop", "X-Hop": "1"},
     )
     assert response.status_code == 200
-    assert response.json() == {"path": "/api/v1/search", "query": "q=mcp", "auth": "rest-secret", "connection_extra": ""}
+    assert response.json() == {
+        "path": "/api/v1/search",
+        "query": "q=mcp",
+        "auth": "rest-secret",
+        "connection_extra": "",
+    }
     assert "set-cookie" not in response.headers  # response headers cross by allowlist too
 
 

@@ -25,7 +25,7 @@ def test_messages_map_to_virtual_routes(message, route, plumbing):
 
 
 def test_tools_call_needs_a_tool_name():
-    with pytest.raises(InvalidParams, match="params.name"):
+    with pytest.raises(InvalidParams, match=r"params\.name"):
         route_for({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": 3}})
 
 
@@ -47,5 +47,7 @@ def test_bad_bodies_are_refused_with_the_right_jsonrpc_error(body, error):
 
 
 def test_a_batch_is_parsed_item_by_item():
-    messages, is_batch = parse_body(b'[{"jsonrpc": "2.0", "id": 1, "method": "ping"}, {"jsonrpc": "2.0", "method": "x"}]')
+    messages, is_batch = parse_body(
+        b'[{"jsonrpc": "2.0", "id": 1, "method": "ping"}, {"jsonrpc": "2.0", "method": "x"}]'
+    )
     assert is_batch and [m["method"] for m in messages] == ["ping", "x"]

@@ -64,10 +64,14 @@ def test_allowed_call_returns_the_upstreams_result_unchanged(gateway, tenant, ta
 
     via_gateway = run(through(gateway.proxy_url("docs"), issued.token))
     direct = run(through(upstream.url, None))
-    assert via_gateway.structured_content == direct.structured_content == {
-        "hits": ["result for gateways"],
-        "usage": {"total_tokens": 400},
-    }
+    assert (
+        via_gateway.structured_content
+        == direct.structured_content
+        == {
+            "hits": ["result for gateways"],
+            "usage": {"total_tokens": 400},
+        }
+    )
     assert via_gateway.content == direct.content
     assert not via_gateway.is_error
 
@@ -111,7 +115,9 @@ def test_denied_call_is_audited_once_as_denied(gateway, tenant, target):
     assert "POST /tools/delete_all" in event.reason
 
 
-def test_revoked_credential_is_refused_on_next_call_while_another_agent_keeps_working(gateway, tenant, target):
+def test_revoked_credential_is_refused_on_next_call_while_another_agent_keeps_working(
+    gateway, tenant, target
+):
     first = issue_credential(tenant, target, "POST /tools/search", name="first")
     second = issue_credential(tenant, target, "POST /tools/search", name="second")
 
@@ -134,7 +140,9 @@ def test_upstream_sees_its_own_credential_and_never_the_agents(gateway, tenant, 
     upstream.seen_headers.clear()
 
     async def agent() -> None:
-        async with mcp_client(gateway.proxy_url("docs"), issued.token, headers={"X-API-Key": issued.token}) as client:
+        async with mcp_client(
+            gateway.proxy_url("docs"), issued.token, headers={"X-API-Key": issued.token}
+        ) as client:
             await client.call_tool("search", {"query": "x"})
 
     run(agent())
@@ -187,7 +195,9 @@ def test_session_id_survives_the_round_trip_and_is_bound_to_its_credential(gatew
             from mcp import Client
             from mcp.client.streamable_http import streamable_http_client
 
-            async with Client(streamable_http_client(gateway.proxy_url("docs"), http_client=http), mode="legacy") as c:
+            async with Client(
+                streamable_http_client(gateway.proxy_url("docs"), http_client=http), mode="legacy"
+            ) as c:
                 await c.call_tool("search", {"query": "one"})
                 await c.call_tool("search", {"query": "two"})
 
@@ -198,7 +208,12 @@ def test_session_id_survives_the_round_trip_and_is_bound_to_its_credential(gatew
     agent_id = seen_by_agent[0]
     assert agent_id not in upstream_ids  # the agent holds a gateway-bound id, not the upstream's
 
-    stolen = post(gateway.proxy_url("docs"), call("search", {"query": "x"}), intruder.token, **{"Mcp-Session-Id": agent_id})
+    stolen = post(
+        gateway.proxy_url("docs"),
+        call("search", {"query": "x"}),
+        intruder.token,
+        **{"Mcp-Session-Id": agent_id},
+    )
     assert stolen.status_code == 403
     assert "another credential" in stolen.json()["error"]["message"]
 
@@ -245,7 +260,12 @@ def test_oversized_body_gives_413(gateway, tenant, target, settings):
 
 @pytest.mark.parametrize(
     ("body", "code"),
-    [(b"{not json", -32700), (b'{"id": 1, "method": "tools/call"}', -32600), (b"[]", -32600), (b'"text"', -32600)],
+    [
+        (b"{not json", -32700),
+        (b'{"id": 1, "method": "tools/call"}', -32600),
+        (b"[]", -32600),
+        (b'"text"', -32600),
+    ],
 )
 def test_malformed_json_or_jsonrpc_gives_400_with_a_jsonrpc_error(gateway, tenant, target, body, code):
     issued = issue_credential(tenant, target, "POST /tools/search")
@@ -316,13 +336,17 @@ def test_foreign_origin_is_403_and_allowed_origin_passes(gateway, tenant, target
     issued = issue_credential(tenant, target, "POST /tools/search")
     refused = post(gateway.proxy_url("docs"), call("delete_all"), issued.token, Origin="https://evil.example")
     assert refused.status_code == 403
-    passed = post(gateway.proxy_url("docs"), call("delete_all"), issued.token, Origin="https://app.example.com")
+    passed = post(
+        gateway.proxy_url("docs"), call("delete_all"), issued.token, Origin="https://app.example.com"
+    )
     assert passed.status_code == 400  # past the origin check, then denied by scope
 
 
 def test_batch_with_a_denied_item_is_refused_item_by_item(gateway, tenant, target):
     issued = issue_credential(tenant, target, "POST /tools/search")
-    batch = b"[" + call("search", {"query": "x"}, request_id=1) + b"," + call("delete_all", request_id=2) + b"]"
+    batch = (
+        b"[" + call("search", {"query": "x"}, request_id=1) + b"," + call("delete_all", request_id=2) + b"]"
+    )
     response = post(gateway.proxy_url("docs"), batch, issued.token)
     assert response.status_code == 400
     first, second = response.json()
@@ -365,7 +389,9 @@ def test_every_call_is_audited_with_request_id_and_session(gateway, tenant, targ
 
 def test_x_request_id_is_taken_from_the_request_and_echoed(gateway, tenant, target):
     issued = issue_credential(tenant, target, "POST /tools/search")
-    response = post(gateway.proxy_url("docs"), call("delete_all"), issued.token, **{"X-Request-ID": "trace-123"})
+    response = post(
+        gateway.proxy_url("docs"), call("delete_all"), issued.token, **{"X-Request-ID": "trace-123"}
+    )
     assert response.headers["X-Request-ID"] == "trace-123"
     [event] = audit_events(gateway)
     assert event.request_id == "trace-123"

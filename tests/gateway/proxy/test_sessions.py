@@ -17,7 +17,11 @@ def test_bound_session_id_unbinds_for_its_owner_only():
 
 def test_a_tampered_upstream_id_is_refused():
     agent_id = bind_session(credential_id=1, target_id=2, upstream_id="abc123")
-    forged = bind_session(credential_id=1, target_id=2, upstream_id="other").split(".")[0] + "." + agent_id.split(".")[1]
+    forged = (
+        bind_session(credential_id=1, target_id=2, upstream_id="other").split(".")[0]
+        + "."
+        + agent_id.split(".")[1]
+    )
     with pytest.raises(SessionNotOwned):
         unbind_session(credential_id=1, target_id=2, agent_id=forged)
 

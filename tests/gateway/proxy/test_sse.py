@@ -14,9 +14,9 @@ async def _collect(chunks, transform):
 
 
 def test_events_split_across_chunks_are_reassembled_and_emitted_as_soon_as_whole():
-    chunks = [b"event: message\r\ndata: {\"a\"", b": 1}\r\n\r\ndata: 2\r", b"\n\r\n"]
+    chunks = [b'event: message\r\ndata: {"a"', b": 1}\r\n\r\ndata: 2\r", b"\n\r\n"]
     out = asyncio.run(_collect(chunks, lambda event: event.upper()))
-    assert out == [b"EVENT: MESSAGE\r\nDATA: {\"A\": 1}\r\n\r\n", b"DATA: 2\r\n\r\n"]
+    assert out == [b'EVENT: MESSAGE\r\nDATA: {"A": 1}\r\n\r\n', b"DATA: 2\r\n\r\n"]
 
 
 def test_untouched_events_keep_their_exact_bytes():
@@ -25,6 +25,6 @@ def test_untouched_events_keep_their_exact_bytes():
 
 
 def test_event_data_joins_data_lines_and_replacement_keeps_other_fields():
-    event = b"event: message\r\nid: 3\r\ndata: {\"x\":\r\ndata: 1}"
+    event = b'event: message\r\nid: 3\r\ndata: {"x":\r\ndata: 1}'
     assert event_data(event) == b'{"x":\n1}'
     assert replace_event_data(event, b"{}") == b"event: message\r\nid: 3\r\ndata: {}"
