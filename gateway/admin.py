@@ -1,0 +1,253 @@
+"""Admin for tenants, targets and credentials.
+
+Secrets stay secret here too: a target's upstream secret is write-only (stored encrypted, shown only
+as "set" / "not set"); a credential's token is minted by ``gateway.services`` and shown once, in a
+message, and its digest is never displayed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.widgets import AdminURLFieldWidget
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from gateway.models import Credential, Target, Tenant
+from gateway.services import (
+    IssuedCredential,
+    credential_create,
+    credential_revoke,
+    credential_rotate,
+    target_set_upstream_auth,
+)
+from policies.admin import AllowRuleInline
+
+_RESERVED_HEADERS = {"host", "content-length"}
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    """Tenants: every other object belongs to exactly one."""
+
+    list_display = ["name", "created_at"]
+    list_filter = ["created_at"]
+    search_fields = ["name"]
+
+
+class TargetAdminForm(forms.ModelForm):
+    """The target form, with a write-only upstream secret validated as ``target_set_upstream_auth`` does."""
+
+    upstream_url = forms.URLField(
+        label="Upstream URL",
+        max_length=2000,
+        assume_scheme="https",
+        widget=AdminURLFieldWidget(),
+        help_text="URL of the upstream server; https:// is assumed when no scheme is given.",
+    )
+    upstream_secret = forms.CharField(
+        label="Upstream secret",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: stored encrypted and never displayed. Leave blank to keep the stored secret.",
+    )
+
+    class Meta:
+        model = Target
+        fields = [
+            "tenant",
+            "slug",
+            "kind",
+            "upstream_url",
+            "timeout_seconds",
+            "allowed_origins",
+            "auth_type",
+            "auth_header_name",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "tenant" in self.fields:
+            # Moving a target would silently cut it off from its tenant's credentials.
+            self.fields["tenant"].disabled = True
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        auth_type = cleaned.get("auth_type")
+        header_name = cleaned.get("auth_header_name", "").strip()
+        if auth_type == Target.AuthType.NONE:
+            if cleaned.get("upstream_secret"):
+                self.add_error("upstream_secret", "Choose bearer or custom header auth to send a secret.")
+            cleaned["auth_header_name"] = ""
+        elif auth_type is not None:
+            self._check_secret_and_header(auth_type, header_name)
+            cleaned["auth_header_name"] = header_name if auth_type == Target.AuthType.HEADER else ""
+        return cleaned
+
+    def _check_secret_and_header(self, auth_type: str, header_name: str) -> None:
+        if not self.cleaned_data.get("upstream_secret") and not self.instance.has_upstream_secret:
+            self.add_error("upstream_secret", "An upstream secret is required for this auth type.")
+        if auth_type != Target.AuthType.HEADER:
+            return
+        if not header_name:
+            self.add_error("auth_header_name", "A header name is required for custom header auth.")
+        elif header_name.lower() in _RESERVED_HEADERS:
+            self.add_error("auth_header_name", f"{header_name!r} cannot carry an upstream secret.")
+
+
+@admin.register(Target)
+class TargetAdmin(admin.ModelAdmin):
+    """Upstream MCP servers; the upstream secret is encrypted by ``target_set_upstream_auth``."""
+
+    form = TargetAdminForm
+    list_display = ["slug", "tenant", "kind", "upstream_url", "auth_type", "upstream_secret_status"]
+    list_filter = ["tenant", "kind", "auth_type"]
+    search_fields = ["slug", "upstream_url", "tenant__name"]
+    list_select_related = ["tenant"]
+    readonly_fields = ["upstream_secret_status", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["tenant", "slug", "kind", "upstream_url", "timeout_seconds", "allowed_origins"]}),
+        (
+            "Upstream authentication",
+            {"fields": ["auth_type", "auth_header_name", "upstream_secret", "upstream_secret_status"]},
+        ),
+        ("History", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="Upstream secret")
+    def upstream_secret_status(self, target: Target) -> str:
+        return "set" if target.has_upstream_secret else "not set"
+
+    def save_model(self, request: HttpRequest, obj: Target, form: TargetAdminForm, change: bool) -> None:
+        secret = form.cleaned_data.get("upstream_secret", "")
+        if secret or obj.auth_type == Target.AuthType.NONE:
+            target_set_upstream_auth(
+                target=obj, auth_type=obj.auth_type, header_name=obj.auth_header_name, secret=secret
+            )
+        else:
+            obj.save()  # The stored (encrypted) secret is kept as it is.
+
+
+class CredentialStatusFilter(admin.SimpleListFilter):
+    """Filter credentials by active / expired / revoked."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Credential]) -> QuerySet[Credential]:
+        if self.value() == "active":
+            return queryset.filter(pk__in=Credential.objects.active())
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        if self.value() == "expired":
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=timezone.now())
+        return queryset
+
+
+class CredentialAdminForm(forms.ModelForm):
+    """A credential may only be bound to targets of its own tenant."""
+
+    class Meta:
+        model = Credential
+        fields = ["tenant", "name", "targets", "expires_at"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        targets = self.fields["targets"]
+        targets.queryset = Target.objects.select_related("tenant")
+        targets.label_from_instance = lambda target: f"{target.slug} ({target.tenant})"
+        if self.instance.pk:
+            self.fields["tenant"].disabled = True
+            targets.queryset = targets.queryset.filter(tenant_id=self.instance.tenant_id)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        tenant = cleaned.get("tenant")
+        foreign = [
+            t.slug for t in cleaned.get("targets", []) if tenant is not None and t.tenant_id != tenant.id
+        ]
+        if foreign:
+            self.add_error(
+                "targets", f"Only targets of tenant {tenant} can be bound; not: {', '.join(sorted(foreign))}."
+            )
+        return cleaned
+
+
+@admin.register(Credential)
+class CredentialAdmin(admin.ModelAdmin):
+    """Agent credentials: created and rotated through ``gateway.services``; the token is shown once."""
+
+    form = CredentialAdminForm
+    inlines = [AllowRuleInline]
+    list_display = ["name", "tenant", "prefix", "status", "expires_at", "last_used_at"]
+    list_filter = [CredentialStatusFilter, "tenant", "targets"]
+    search_fields = ["name", "prefix", "tenant__name"]
+    list_select_related = ["tenant"]
+    readonly_fields = ["prefix", "status", "created_at", "revoked_at", "last_used_at"]
+    actions = ["revoke_selected", "rotate_token"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Credential | None = None) -> list[Any]:
+        editable = (None, {"fields": ["tenant", "name", "targets", "expires_at"]})
+        if obj is None:
+            return [editable]
+        return [editable, ("Token", {"fields": self.readonly_fields})]
+
+    def save_model(
+        self, request: HttpRequest, obj: Credential, form: CredentialAdminForm, change: bool
+    ) -> None:
+        if change:
+            obj.save()
+            return
+        issued = credential_create(
+            tenant=obj.tenant, name=obj.name, targets=form.cleaned_data["targets"], expires_at=obj.expires_at
+        )
+        _adopt(obj, issued.credential)
+        self.message_user(request, _token_message(issued, "Created"), messages.SUCCESS)
+
+    @admin.action(description="Revoke selected credentials", permissions=["change"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Credential]) -> None:
+        active = [credential for credential in queryset if credential.revoked_at is None]
+        for credential in active:
+            credential_revoke(credential=credential)
+        self.message_user(request, f"Revoked {len(active)} credential(s).", messages.SUCCESS)
+
+    @admin.action(description="Rotate token", permissions=["change"])
+    def rotate_token(self, request: HttpRequest, queryset: QuerySet[Credential]) -> None:
+        for credential in queryset:
+            if credential.revoked_at is not None:
+                warning = f"Credential “{credential.name}” is revoked: its token was not rotated."
+                self.message_user(request, warning, messages.WARNING)
+                continue
+            issued = credential_rotate(credential=credential)
+            self.message_user(request, _token_message(issued, "Rotated"), messages.SUCCESS)
+
+
+def _adopt(unsaved: Credential, saved: Credential) -> None:
+    """Make the admin's unsaved instance the row the service created.
+
+    The admin's inline formsets and its log entry are bound to ``unsaved``; the token is minted only
+    by ``credential_create``, so the saved row's state is copied onto the admin's instance.
+    """
+    for field in Credential._meta.concrete_fields:
+        setattr(unsaved, field.attname, getattr(saved, field.attname))
+    unsaved._state.adding = False
+    unsaved._state.db = saved._state.db
+
+
+def _token_message(issued: IssuedCredential, verb: str) -> SafeString:
+    return format_html(
+        "{} credential “{}” (id {}). Its token is <code>{}</code> — copy it now: it will not be shown again.",
+        verb,
+        issued.credential.name,
+        issued.credential.id,
+        issued.token,
+    )

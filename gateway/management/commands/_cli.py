@@ -1,0 +1,100 @@
+"""What every gateway management command shares.
+
+``--json`` output, service errors turned into ``CommandError`` (a clear message and exit code 1,
+never a traceback), and lookups by the identifiers an operator types: tenant names, target slugs,
+credential ids and ``METHOD /path`` routes. The leading underscore keeps Django from listing this
+module as a command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.serializers.json import DjangoJSONEncoder
+
+from gateway.models import Credential, Target, Tenant
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+_METHOD = re.compile(r"^(\*|[A-Za-z]+)$")
+
+
+class GatewayCommand(BaseCommand):
+    """A command that prints JSON with ``--json`` and human-readable text otherwise."""
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
+
+    def emit(self, options: dict[str, Any], data: dict[str, Any], text: str) -> None:
+        """Print ``data`` as JSON when ``--json`` was given, ``text`` otherwise."""
+        if options["json"]:
+            self.stdout.write(json.dumps(data, indent=2, cls=DjangoJSONEncoder))
+        else:
+            self.stdout.write(text)
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Turn the errors a service raises for bad input or configuration into ``CommandError``."""
+    try:
+        yield
+    except ValidationError as error:
+        raise CommandError(validation_message(error)) from None
+    except ImproperlyConfigured as error:
+        raise CommandError(str(error)) from None
+
+
+def validation_message(error: ValidationError) -> str:
+    """One line per field: ``field: message``."""
+    if not hasattr(error, "error_dict"):
+        return " ".join(error.messages)
+    return "; ".join(
+        f"{field}: {' '.join(messages)}" if field != "__all__" else " ".join(messages)
+        for field, messages in error.message_dict.items()
+    )
+
+
+def parse_route(value: str, *, option: str) -> tuple[str, str]:
+    """Split ``'POST /tools/search'`` into ``("POST", "/tools/search")``."""
+    method, _, path = value.strip().partition(" ")
+    path = path.strip()
+    if not _METHOD.match(method) or not path.startswith("/"):
+        raise CommandError(f"{option} must be 'METHOD /path', e.g. 'POST /tools/search'; got {value!r}")
+    return method.upper(), path
+
+
+def tenant_by_name(name: str) -> Tenant:
+    tenant = Tenant.objects.filter(name=name).first()
+    if tenant is None:
+        raise CommandError(f"No tenant named {name!r}.")
+    return tenant
+
+
+def target_in_tenant(tenant: Tenant, slug: str) -> Target:
+    target = Target.objects.filter(slug=slug).first()
+    if target is None:
+        raise CommandError(f"No target with slug {slug!r}.")
+    if target.tenant_id != tenant.id:
+        raise CommandError(f"Target {slug!r} belongs to another tenant than {tenant.name!r}.")
+    return target
+
+
+def credential_by_id(value: str) -> Credential:
+    credential = None
+    if value.isdigit():
+        credential = Credential.objects.filter(pk=int(value)).select_related("tenant").first()
+    if credential is None:
+        raise CommandError(f"No credential with id {value!r}.")
+    return credential
+
+
+def proxy_url(slug: str) -> str:
+    """The URL agents use for target ``slug``, based on ``GATEWAY_PUBLIC_URL``."""
+    base = os.environ.get("GATEWAY_PUBLIC_URL", "").strip() or DEFAULT_PUBLIC_URL
+    return f"{base.rstrip('/')}/mcp/{slug}/"
