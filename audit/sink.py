@@ -35,8 +35,9 @@ def write_records(records: list[AuditRecord]) -> None:
 class AuditSink:
     """Queue of audit records and the task that writes them."""
 
-    def __init__(self, *, batch_size: int, spool_dir: str) -> None:
+    def __init__(self, *, batch_size: int, spool_dir: str, linger_seconds: float = 0.05) -> None:
         self.batch_size = batch_size
+        self.linger_seconds = linger_seconds
         self.spool_dir = Path(spool_dir)
         self._queue: asyncio.Queue[AuditRecord] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -59,12 +60,23 @@ class AuditSink:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
+            # Linger briefly so one INSERT carries many events: the write, not the event, costs.
+            deadline = loop.time() + self.linger_seconds
             while len(batch) < self.batch_size:
                 try:
                     batch.append(self._queue.get_nowait())
+                    continue
                 except asyncio.QueueEmpty:
+                    pass
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
                     break
             try:
                 await self._write(batch)

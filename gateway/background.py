@@ -1,31 +1,45 @@
 """Database work done off the request path (audit writes, version polls, last-used flushes).
 
-Such work runs in a worker thread, marked by :data:`in_background` so tests that count the
-queries of a proxied call can tell it apart from the call's own.
+It runs on one dedicated worker thread per process, which keeps its database connection open
+between jobs (reconnecting per job would cost more than the job) and drops it after a failure so
+the next job reconnects. Jobs are marked by :data:`in_background`, so tests that count the queries
+of a proxied call can tell them apart from the call's own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 from collections.abc import Callable
-from contextvars import ContextVar
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import connections
 
 T = TypeVar("T")
 
-in_background: ContextVar[bool] = ContextVar("in_background", default=False)
+in_background: contextvars.ContextVar[bool] = contextvars.ContextVar("in_background", default=False)
+
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-background")
 
 
 def _call(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
     in_background.set(True)
     try:
         return fn(*args, **kwargs)
-    finally:
-        close_old_connections()
+    except Exception:
+        connections.close_all()  # the connection may be broken: the next job opens a fresh one
+        raise
+
+
+def close_background_connections() -> None:
+    """Close the background thread's database connections (at shutdown, and before a test DB drop)."""
+    _executor.submit(connections.close_all).result(timeout=30)
 
 
 async def run_in_background_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run blocking ``fn`` in a worker thread without holding the event loop or the request thread."""
-    return await sync_to_async(_call, thread_sensitive=False)(fn, args, kwargs)
+    """Run blocking ``fn`` on the background thread without holding the event loop."""
+    context = contextvars.copy_context()
+    job = functools.partial(context.run, _call, fn, args, kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_executor, job)

@@ -35,6 +35,15 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_background_connections(django_db_setup: None) -> Iterator[None]:
+    """The background thread keeps its connection open: close it before the test database is dropped."""
+    yield
+    from gateway.background import close_background_connections
+
+    close_background_connections()
+
+
 class Upstream:
     def __init__(self) -> None:
         app, self.seen_headers = build_upstream()

@@ -12,6 +12,7 @@ import logging
 import httpx2
 
 from audit.sink import AuditSink
+from gateway.background import close_background_connections
 from gateway.conf import gateway_settings
 from gateway.last_used import LastUsedTracker
 from gateway.proxy.upstream import create_upstream_client
@@ -32,7 +33,11 @@ class ProxyRuntime:
         self.conf = conf
         self.cache = cache
         self.client: httpx2.AsyncClient = create_upstream_client(conf)
-        self.audit = AuditSink(batch_size=conf.audit_batch_size, spool_dir=conf.audit_spool_dir)
+        self.audit = AuditSink(
+            batch_size=conf.audit_batch_size,
+            spool_dir=conf.audit_spool_dir,
+            linger_seconds=conf.audit_flush_seconds,
+        )
         self.last_used = LastUsedTracker()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -58,6 +63,7 @@ class ProxyRuntime:
         except Exception as exc:
             logger.warning("last-used times not saved at shutdown: %s", type(exc).__name__)
         await self.client.aclose()
+        await asyncio.get_running_loop().run_in_executor(None, close_background_connections)
 
 
 _runtimes: dict[asyncio.AbstractEventLoop, ProxyRuntime] = {}
