@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -14,7 +15,8 @@ APPLICATION = "gateway.asgi:application"
 DEFAULT_SERVER = "granian"
 
 WITHOUT_REDIS = (
-    "--workers {workers}: without Redis, limits and caches are per process; set REDIS_URL to run several workers."
+    "--workers {workers}: without Redis, limits and caches are per process; "
+    "set REDIS_URL to run several workers."
 )
 
 # Server loggers go to the root logger, so they come out as JSON like the gateway's own lines.
@@ -67,7 +69,11 @@ def run_daphne(*, host: str, port: int, workers: int) -> None:
     CommandLineInterface().run(["--bind", host, "--port", str(port), "--verbosity", "0", APPLICATION])
 
 
-RUNNERS: dict[str, Callable[..., None]] = {"granian": run_granian, "uvicorn": run_uvicorn, "daphne": run_daphne}
+RUNNERS: dict[str, Callable[..., None]] = {
+    "granian": run_granian,
+    "uvicorn": run_uvicorn,
+    "daphne": run_daphne,
+}
 
 
 class Command(BaseCommand):
@@ -85,9 +91,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1).")
         parser.add_argument("--port", type=int, default=8000, help="Port to bind (default 8000).")
-        parser.add_argument("--workers", type=int, default=1, help="Worker processes (default 1; >1 needs REDIS_URL).")
         parser.add_argument(
-            "--server", choices=sorted(RUNNERS), default=DEFAULT_SERVER, help=f"ASGI server (default {DEFAULT_SERVER})."
+            "--workers", type=int, default=1, help="Worker processes (default 1; >1 needs REDIS_URL)."
+        )
+        parser.add_argument(
+            "--server",
+            choices=sorted(RUNNERS),
+            default=DEFAULT_SERVER,
+            help=f"ASGI server (default {DEFAULT_SERVER}).",
         )
 
     def handle(self, *args: Any, host: str, port: int, workers: int, server: str, **options: Any) -> None:
@@ -98,7 +109,9 @@ class Command(BaseCommand):
         if workers > 1 and not settings.REDIS_URL:
             raise CommandError(WITHOUT_REDIS.format(workers=workers))
         if workers > 1 and server == "daphne":
-            raise CommandError("daphne runs a single process: use --server granian or uvicorn for several workers.")
+            raise CommandError(
+                "daphne runs a single process: use --server granian or uvicorn for several workers."
+            )
         self.check()
         self.stderr.write(f"Serving the gateway with {server} on http://{host}:{port}/ ({workers} worker(s))")
         RUNNERS[server](host=host, port=port, workers=workers)

@@ -1,0 +1,117 @@
+"""``manage.py serve``, run as an operator runs it: a real process, a real port, a throwaway database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+MANAGE = [sys.executable, str(ROOT / "manage.py")]
+
+
+@pytest.fixture
+def serve_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a production start: no Redis, SQLite in a temp dir, DEBUG off."""
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CELERY_BROKER_URL"}}
+    env.update(
+        DJANGO_SETTINGS_MODULE="gateway.settings",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'serve.sqlite3'}",
+        SECRET_KEY="serve-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        GATEWAY_ENCRYPTION_KEYS="JtK1SvNtAorb16ntL5ZIrN3U0silIHlMv6BBkYLowhM=",
+        GATEWAY_AUDIT_SPOOL_DIR=str(tmp_path / "audit-spool"),
+        ALLOWED_HOSTS="127.0.0.1",
+        DEBUG="0",
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*MANAGE, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def served(serve_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``manage.py serve`` on a free port over a migrated database; stopped with SIGTERM."""
+    assert manage("migrate", "--verbosity", "0", env=serve_env).returncode == 0
+    port = free_port()
+    process = subprocess.Popen(
+        [*MANAGE, "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=serve_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # the server's workers go in its group, so nothing outlives the test
+    )
+    try:
+        yield f"http://127.0.0.1:{port}", process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 20) -> httpx2.Response:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            pytest.fail(f"serve exited with {process.returncode}:\n{output}")
+        try:
+            return httpx2.get(url, timeout=2, trust_env=False)
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    pytest.fail(f"{url} did not answer within {timeout} s")
+
+
+def test_served_gateway_answers_health_probe_with_a_request_id(served):
+    # given
+    base_url, process = served
+    # when
+    response = wait_for(f"{base_url}/healthz", process)
+    # then
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response.headers.get("X-Request-ID")
+
+
+def test_served_gateway_stops_cleanly_on_sigterm(served):
+    base_url, process = served
+    wait_for(f"{base_url}/healthz", process)
+
+    process.send_signal(signal.SIGTERM)
+
+    assert process.wait(10) == 0
+
+
+def test_several_workers_without_redis_are_refused_with_a_clear_message(serve_env):
+    result = manage("serve", "--workers", "2", "--port", str(free_port()), env=serve_env)
+
+    assert result.returncode != 0
+    assert (
+        "without Redis, limits and caches are per process; set REDIS_URL to run several workers"
+        in result.stderr
+    )
+
+
+def test_misconfigured_gateway_fails_at_start_up_not_on_first_request(serve_env):
+    serve_env["GATEWAY_ENCRYPTION_KEYS"] = "not-a-fernet-key"
+
+    result = manage("serve", "--port", str(free_port()), env=serve_env)
+
+    assert result.returncode != 0
+    assert "gateway.E002" in result.stderr
