@@ -1,12 +1,9 @@
 """The ASGI application.
 
-Two Django handlers share one URL configuration:
-
-- ``/mcp/...`` (the data plane) goes to a handler whose middleware stack holds only the proxy's own
-  async middleware. Django's ``MiddlewareMixin`` classes (sessions, CSRF, auth, messages) run their
-  hooks through ``sync_to_async`` on one shared thread: on the hot path that would cost two thread
-  hops each per call and serialise every request on that thread.
-- Everything else (admin, health, API) goes to the ordinary handler with ``settings.MIDDLEWARE``.
+- ``/mcp/...`` (the data plane) goes straight to the proxy view, ``gateway/proxy/view.py``: Django's
+  ASGI handler and its ``MiddlewareMixin`` classes run hooks through ``sync_to_async`` (thread hops,
+  a new thread per request), which would cost more than the whole proxied call.
+- Everything else (admin, health, API) goes to Django's ordinary ASGI handler.
 
 The wrapper also runs the proxy runtime's start-up and shutdown on ASGI lifespan; shutdown flushes
 the audit queue and the last-used times. Servers without lifespan support still work: the runtime
@@ -25,37 +22,23 @@ import django  # noqa: E402
 
 django.setup(set_prefix=False)
 
-from django.conf import settings  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
+from gateway.proxy.view import proxy_view  # noqa: E402
+
 PROXY_PREFIX = "/mcp/"
-PROXY_MIDDLEWARE = ["gateway.middleware.RequestIdMiddleware"]
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-class ProxyASGIHandler(ASGIHandler):
-    """Django's ASGI handler with the proxy's lean middleware stack."""
-
-    def load_middleware(self, is_async: bool = False) -> None:
-        # Built once at start-up, before any request: swap the list in just for this build.
-        full = settings.MIDDLEWARE
-        settings.MIDDLEWARE = PROXY_MIDDLEWARE
-        try:
-            super().load_middleware(is_async=is_async)
-        finally:
-            settings.MIDDLEWARE = full
-
-
 django_application = ASGIHandler()
-proxy_application = ProxyASGIHandler()
 
 
 async def application(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "http" and scope["path"].startswith(PROXY_PREFIX):
-        await proxy_application(scope, receive, send)
+        await proxy_view(scope, receive, send)
     elif scope["type"] != "lifespan":
         await django_application(scope, receive, send)
     else:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.http import HttpRequest
-
 from gateway.proxy.jsonrpc import Route
 from policies.compiler import CompiledCredential, CompiledTarget
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 if TYPE_CHECKING:
     from gateway.proxy.runtime import ProxyRuntime
@@ -21,9 +21,12 @@ if TYPE_CHECKING:
 class ProxyContext:
     """What the pipeline knows about one proxied request."""
 
-    # set by the view
-    request: HttpRequest
+    # set by the view, from the ASGI scope
     runtime: ProxyRuntime
+    receive: Receive
+    method: str
+    path: str
+    query_string: str
     request_id: str
     target_slug: str
     subpath: str

@@ -95,6 +95,12 @@ class InvalidParams(GatewayError):
     status, code, decision = 400, INVALID_PARAMS, "error"
 
 
+class ClientDisconnected(GatewayError):
+    """The agent went away mid-request; nobody reads the reply, but the audit event records it."""
+
+    status, code, decision = 499, INVALID_REQUEST, "error"
+
+
 class UpstreamUnavailable(GatewayError):
     status, code, decision = 502, UPSTREAM_UNAVAILABLE, "error"
 

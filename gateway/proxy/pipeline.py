@@ -14,6 +14,7 @@ from gateway.proxy.context import ProxyContext
 from gateway.proxy.steps import (
     authenticate,
     bind_session_id,
+    check_host,
     check_origin,
     forward,
     read_body,
@@ -25,6 +26,7 @@ from policies.steps import check_scope, filter_listings
 Step = Callable[[ProxyContext], Awaitable[None]]
 
 REQUEST_STEPS: tuple[Step, ...] = (
+    check_host,
     resolve_target,
     authenticate,
     check_origin,

@@ -10,6 +10,7 @@ import asyncio
 import logging
 
 import httpx2
+from django.conf import settings
 
 from audit.sink import AuditSink
 from gateway.background import close_background_connections
@@ -39,6 +40,9 @@ class ProxyRuntime:
             linger_seconds=conf.audit_flush_seconds,
         )
         self.last_used = LastUsedTracker()
+        # Django's own rule: with DEBUG and no ALLOWED_HOSTS, local names are allowed.
+        debug_hosts = [".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else []
+        self.allowed_hosts: list[str] = list(settings.ALLOWED_HOSTS) or debug_hosts
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:

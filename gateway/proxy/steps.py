@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx2
+from django.http.request import split_domain_port, validate_host
 
 from gateway.proxy.context import ProxyContext
 from gateway.proxy.errors import (
     AuthenticationFailed,
     BodyTooLarge,
+    ClientDisconnected,
     Forbidden,
     InvalidRequest,
     SessionNotFound,
@@ -28,9 +30,21 @@ from gateway.tokens import token_matches, token_prefix
 _SESSION_METHODS = frozenset({"GET", "DELETE"})
 
 
+async def check_host(ctx: ProxyContext) -> None:
+    """Reads the ``Host`` header; raises InvalidRequest (400) for a host not in ALLOWED_HOSTS.
+
+    The proxy runs ahead of Django's request handling, so it applies Django's host check itself.
+    """
+    host = ctx.headers.get("host", "")
+    domain, _ = split_domain_port(host)
+    if not domain or not validate_host(domain, ctx.runtime.allowed_hosts):
+        raise InvalidRequest(f"Invalid Host header {host!r}: not in ALLOWED_HOSTS")
+
+
 async def resolve_target(ctx: ProxyContext) -> None:
     """Reads ``target_slug``; writes ``target``; raises TargetNotFound (404)."""
-    ctx.target = await ctx.runtime.cache.target(ctx.target_slug)
+    if ctx.target_slug:
+        ctx.target = await ctx.runtime.cache.target(ctx.target_slug)
     if ctx.target is None:
         raise TargetNotFound(f"No MCP target is served at /mcp/{ctx.target_slug}/")
 
@@ -81,15 +95,29 @@ async def check_origin(ctx: ProxyContext) -> None:
 
 
 async def read_body(ctx: ProxyContext) -> None:
-    """Reads the request; writes ``body``; raises BodyTooLarge (413) past MAX_REQUEST_BODY_BYTES."""
+    """Reads the request body from the ASGI stream; writes ``body``.
+
+    Raises BodyTooLarge (413) as soon as the declared or received size passes
+    MAX_REQUEST_BODY_BYTES, without buffering the rest.
+    """
     limit = ctx.runtime.conf.max_request_body_bytes
     declared = ctx.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
-    body = ctx.request.body
-    if len(body) > limit:
-        raise BodyTooLarge(f"Request body of {len(body)} bytes exceeds the limit of {limit} bytes")
-    ctx.body = body
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await ctx.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected("Client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"Request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    ctx.body = b"".join(chunks)
 
 
 async def resolve_route(ctx: ProxyContext) -> None:
@@ -100,7 +128,7 @@ async def resolve_route(ctx: ProxyContext) -> None:
     routed as ``METHOD /sub-path``. Raises ParseError / InvalidRequest / InvalidParams (400).
     """
     target = ctx.require_target()
-    method = ctx.request.method or "GET"
+    method = ctx.method
     path = ctx.subpath or "/"
     if not target.is_mcp:
         ctx.routes = [Route(method, path)]
@@ -156,7 +184,7 @@ async def forward(ctx: ProxyContext) -> None:
     one message); any other body, event streams first, is streamed as it arrives.
     """
     target = ctx.require_target()
-    method = ctx.request.method or "GET"
+    method = ctx.method
     timeout = httpx2.Timeout(target.timeout_seconds, connect=ctx.runtime.conf.upstream_connect_timeout)
     if method == "GET" and target.is_mcp:
         # The session's event stream may rightly stay quiet for a long time.
@@ -165,7 +193,7 @@ async def forward(ctx: ProxyContext) -> None:
         )
     request = ctx.runtime.client.build_request(
         method,
-        upstream_url(target.upstream_url, ctx.subpath, ctx.request.META.get("QUERY_STRING", "")),
+        upstream_url(target.upstream_url, ctx.subpath, ctx.query_string),
         headers=upstream_request_headers(
             ctx.headers,
             injected=target.upstream_headers,

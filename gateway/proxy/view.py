@@ -1,71 +1,124 @@
-"""The proxy view: build the context, run the pipeline, respond. Nothing else happens here."""
+"""The proxy view: an ASGI endpoint for ``/mcp/<slug>/...`` that builds the context, runs the
+pipeline and responds. Nothing else happens here.
+
+It sits ahead of Django's request handling on purpose: Django's ASGI handler spends two thread
+hops and a new thread per request (``request_started`` receivers, ``response.close()`` through
+``sync_to_async``), several times the whole cost of a proxied call. The admin, API and probes keep
+the full Django stack; see ``gateway/asgi.py``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
 
-from gateway.proxy.context import ProxyContext
+from gateway.proxy.context import ProxyContext, Receive
 from gateway.proxy.errors import GatewayError
 from gateway.proxy.pipeline import FINAL_STEP, run_pipeline
 from gateway.proxy.runtime import get_runtime
 
 logger = logging.getLogger(__name__)
 
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+PATH = re.compile(r"^/mcp/(?P<slug>[-a-zA-Z0-9_]+)(?P<subpath>/.*)?$")
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+_SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
+
 
 class InternalGatewayError(GatewayError):
     status, decision = 500, "error"
 
 
-@csrf_exempt
-async def proxy(request: HttpRequest, slug: str, subpath: str = "") -> HttpResponse | StreamingHttpResponse:
-    """Serve ``/mcp/<slug>/<subpath>``: every method, JSON-RPC and plain HTTP alike."""
+async def proxy_view(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """Serve one HTTP request under ``/mcp/``: every method, JSON-RPC and plain HTTP alike."""
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    match = PATH.match(scope["path"])
     ctx = ProxyContext(
-        request=request,
         runtime=get_runtime(),
-        request_id=getattr(request, "request_id", ""),
-        target_slug=slug,
-        subpath=subpath,
+        receive=receive,
+        method=scope["method"],
+        path=scope["path"],
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        headers=headers,
+        request_id=_request_id(headers),
+        target_slug=match["slug"] if match else "",
+        subpath=(match["subpath"] or "") if match else "",
         started_at=timezone.now(),
-        client_ip=request.META.get("REMOTE_ADDR") or None,
-        headers={k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]},  # type: ignore[attr-defined]
+        client_ip=scope["client"][0] if scope.get("client") else None,
     )
     try:
         await run_pipeline(ctx)
     except GatewayError as error:
-        return await _local_reply(ctx, error)
+        await _send_local_reply(ctx, send, error)
+        return
     except Exception:
-        logger.exception("proxy failure", extra={"request_id": ctx.request_id, "target": slug})
-        return await _local_reply(ctx, InternalGatewayError("Internal gateway error"))
+        logger.exception("proxy failure", extra={"request_id": ctx.request_id, "target": ctx.target_slug})
+        await _send_local_reply(ctx, send, InternalGatewayError("Internal gateway error"))
+        return
     if ctx.response_stream is None:
-        body = ctx.response_body or b""
-        ctx.response_bytes = len(body)
-        await FINAL_STEP(ctx)
-        return HttpResponse(body, status=ctx.status, headers=ctx.response_headers)
-    return StreamingHttpResponse(
-        _stream_then_audit(ctx, ctx.response_stream), status=ctx.status, headers=ctx.response_headers
-    )
+        await _send_whole(ctx, send, ctx.response_body or b"")
+    else:
+        await _send_stream(ctx, send, ctx.response_stream)
 
 
-async def _local_reply(ctx: ProxyContext, error: GatewayError) -> HttpResponse:
+def _request_id(headers: dict[str, str]) -> str:
+    presented = headers.get("x-request-id", "")
+    return presented if _VALID_REQUEST_ID.fullmatch(presented) else uuid.uuid4().hex
+
+
+def _start(ctx: ProxyContext, headers: dict[str, str], extra: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw += [(b"x-request-id", ctx.request_id.encode()), *_SECURITY_HEADERS, *extra]
+    return {"type": "http.response.start", "status": ctx.status, "headers": raw}
+
+
+async def _send_local_reply(ctx: ProxyContext, send: Send, error: GatewayError) -> None:
     body = error.body(ctx.single_id)
     ctx.status, ctx.decision, ctx.reason = error.status, error.decision, error.message
+    ctx.response_headers = {"content-type": "application/json", **error.headers}
+    await _send_whole(ctx, send, body)
+
+
+async def _send_whole(ctx: ProxyContext, send: Send, body: bytes) -> None:
     ctx.response_bytes = len(body)
-    await FINAL_STEP(ctx)
-    return HttpResponse(body, status=error.status, content_type="application/json", headers=error.headers)
-
-
-async def _stream_then_audit(ctx: ProxyContext, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     try:
-        async for chunk in stream:
-            ctx.response_bytes += len(chunk)
-            yield chunk
+        await send(_start(ctx, ctx.response_headers, [(b"content-length", str(len(body)).encode())]))
+        await send({"type": "http.response.body", "body": body})
     finally:
+        await FINAL_STEP(ctx)
+
+
+async def _send_stream(ctx: ProxyContext, send: Send, stream: AsyncIterator[bytes]) -> None:
+    """Relay the stream chunk by chunk until it ends or the agent disconnects."""
+    relay = asyncio.ensure_future(_relay(ctx, send, stream))
+    disconnect = asyncio.ensure_future(_wait_for_disconnect(ctx.receive))
+    try:
+        await asyncio.wait({relay, disconnect}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (relay, disconnect):
+            task.cancel()
+        await asyncio.gather(relay, disconnect, return_exceptions=True)
         await FINAL_STEP(ctx)
         aclose = getattr(stream, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+async def _relay(ctx: ProxyContext, send: Send, stream: AsyncIterator[bytes]) -> None:
+    await send(_start(ctx, ctx.response_headers, []))
+    async for chunk in stream:
+        ctx.response_bytes += len(chunk)
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

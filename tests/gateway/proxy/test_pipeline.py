@@ -4,7 +4,8 @@ from gateway.proxy.pipeline import FINAL_STEP, REQUEST_STEPS, RESPONSE_STEPS
 
 
 def test_request_steps_run_in_the_documented_order():
-    assert [step.__name__ for step in REQUEST_STEPS][:7] == [
+    assert [step.__name__ for step in REQUEST_STEPS][:8] == [
+        "check_host",
         "resolve_target",
         "authenticate",
         "check_origin",
