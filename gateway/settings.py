@@ -147,3 +147,4 @@ LOGGING = {
     },
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = None  # the proxy enforces GATEWAY_MAX_REQUEST_BODY_BYTES itself (413)
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"  # one-time tokens stay server-side

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
 
 from policies.compiler import CompiledCredential, CompiledRule
 
@@ -25,12 +28,17 @@ class AccessDecision:
         }
 
 
-def access_check(*, credential: CompiledCredential, method: str, path: str) -> AccessDecision:
-    """Decide ``METHOD path`` for ``credential`` exactly as the proxy's scope step does."""
+def access_check(
+    *, credential: CompiledCredential, method: str, path: str, now: datetime | None = None
+) -> AccessDecision:
+    """Decide ``METHOD path`` for ``credential`` exactly as the proxy's authentication and scope do."""
     method = method.upper()
     route = f"{method} {path}"
     if credential.revoked:
         return AccessDecision(False, route, None, "credential is revoked")
+    expires_at = credential.expires_at
+    if expires_at is not None and expires_at <= (now or timezone.now()):
+        return AccessDecision(False, route, None, f"credential expired at {expires_at:%Y-%m-%d %H:%M:%S %Z}")
     rule = credential.matching_rule(method, path)
     if rule is None:
         return AccessDecision(False, route, None, f"no rule allows {route} (deny by default)")

@@ -9,11 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import CommandParser
-from django.utils import timezone
 
 from gateway.management.commands._cli import GatewayCommand, credential_by_id, parse_route
 from gateway.models import Credential
-from policies.compiler import CompiledCredential
 from policies.selectors import compile_credential
 from policies.services import AccessDecision, access_check
 
@@ -32,7 +30,7 @@ class Command(GatewayCommand):
         routes = [parse_route(value, option="A route") for value in options["routes"]]
         credential = credential_by_id(options["credential"])
         compiled = compile_credential(credential)
-        decisions = [decide(compiled, method, path) for method, path in routes]
+        decisions = [access_check(credential=compiled, method=method, path=path) for method, path in routes]
         data = {
             "credential": {
                 "id": credential.id,
@@ -46,16 +44,6 @@ class Command(GatewayCommand):
         }
         lines = [status_line(credential), *(decision_line(decision) for decision in decisions)]
         self.emit(options, data, "\n".join(lines))
-
-
-def decide(credential: CompiledCredential, method: str, path: str) -> AccessDecision:
-    """The scope decision, refused first for an expired credential as the proxy's authentication does."""
-    expires_at = credential.expires_at
-    if not credential.revoked and expires_at is not None and expires_at <= timezone.now():
-        return AccessDecision(
-            False, f"{method} {path}", None, f"credential expired at {expires_at:%Y-%m-%d %H:%M:%S %Z}"
-        )
-    return access_check(credential=credential, method=method, path=path)
 
 
 def status_line(credential: Credential) -> str:
