@@ -395,3 +395,34 @@ def test_x_request_id_is_taken_from_the_request_and_echoed(gateway, tenant, targ
     assert response.headers["X-Request-ID"] == "trace-123"
     [event] = audit_events(gateway)
     assert event.request_id == "trace-123"
+
+
+def test_no_token_or_upstream_secret_ever_reaches_the_logs(gateway, tenant, target, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    post(gateway.proxy_url("docs"), call("search", {"query": "x"}), issued.token)
+    post(gateway.proxy_url("docs"), call("delete_all"), issued.token)
+    post(gateway.proxy_url("docs"), call("search"), issued.token[:-2] + "xx")
+    gateway.flush_audit()
+    assert caplog.records  # the gateway and its libraries did log
+    assert issued.token not in caplog.text
+    assert issued.token[:-2] not in caplog.text
+    assert UPSTREAM_SECRET not in caplog.text
+
+
+def test_host_not_in_allowed_hosts_is_refused(gateway, tenant, target, settings):
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    from gateway.proxy.runtime import runtime_for_loop
+
+    runtime = runtime_for_loop(gateway.server.loop)
+    if runtime is None:
+        post(gateway.proxy_url("docs"), call("delete_all"), issued.token)
+        runtime = runtime_for_loop(gateway.server.loop)
+    runtime.allowed_hosts = ["gateway.example.com"]
+    response = post(gateway.proxy_url("docs"), call("delete_all"), issued.token)
+    assert response.status_code == 400
+    assert "Invalid Host header" in response.json()["error"]["message"]
+    ok = post(gateway.proxy_url("docs"), call("delete_all"), issued.token, Host="gateway.example.com")
+    assert ok.status_code == 400 and "Denied by policy" in ok.json()["error"]["message"]
