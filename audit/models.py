@@ -48,6 +48,12 @@ class AuditEvent(models.Model):
     request_bytes = models.BigIntegerField(default=0)
     response_bytes = models.BigIntegerField(default=0)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
+    meter_notes = models.JSONField(
+        default=list, blank=True, help_text="What the meters could not do, e.g. a meter not enforced."
+    )
+    response_values = models.JSONField(
+        default=dict, blank=True, help_text="Values response_value meters read, summed by JSON path."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -42,6 +42,8 @@ def build_audit_record(ctx: ProxyContext) -> AuditRecord:
         "request_bytes": len(ctx.body) if ctx.body else int(ctx.headers.get("content-length", "0") or 0),
         "response_bytes": ctx.response_bytes,
         "client_ip": ctx.client_ip,
+        "meter_notes": list(ctx.metering.notes) if ctx.metering else [],
+        "response_values": dict(ctx.metering.values) if ctx.metering else {},
     }
     for field, limit in _MAX_FIELD.items():
         record[field] = record[field][:limit]

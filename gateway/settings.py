@@ -125,6 +125,8 @@ X_FRAME_OPTIONS = "DENY"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or env.str("CELERY_BROKER_URL", default=""))
 CELERY_TASK_IGNORE_RESULT = True
+# Usage rollups every minute (metering/tasks.py); without a broker the gateway runs them itself.
+CELERY_BEAT_SCHEDULE = {"rollup-usage": {"task": "metering.rollup_usage", "schedule": 60.0}}
 
 # The gateway's own settings object, validated once at start-up by gateway/conf.py.
 GATEWAY = {

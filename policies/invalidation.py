@@ -56,9 +56,10 @@ def _on_change(sender: Any, **kwargs: Any) -> None:
 def connect() -> None:
     """Connect the invalidation handlers to every model that feeds a compiled policy."""
     from gateway.models import Credential, Target, Tenant
+    from metering.models import Meter
     from policies.models import AllowRule
 
-    for model in (Tenant, Target, Credential, AllowRule):
+    for model in (Tenant, Target, Credential, AllowRule, Meter):
         post_save.connect(_on_change, sender=model, dispatch_uid=f"policy-invalidate-save-{model.__name__}")
         post_delete.connect(
             _on_change, sender=model, dispatch_uid=f"policy-invalidate-delete-{model.__name__}"

@@ -15,6 +15,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 if TYPE_CHECKING:
     from gateway.proxy.runtime import ProxyRuntime
+    from metering.call import MeteredCall
 
 
 @dataclass(slots=True)
@@ -50,6 +51,8 @@ class ProxyContext:
     upstream_session_id: str = ""
     # check_scope: request ids of list calls whose results must be trimmed, by JSON-RPC method
     listings: dict[Any, str] = field(default_factory=dict)
+    # check_meters (count_response_values adds the values it read and its notes)
+    metering: MeteredCall | None = None
     # forward
     upstream_status: int | None = None
     status: int = 0

@@ -20,6 +20,8 @@ NOT_FOUND = -32004
 PAYLOAD_TOO_LARGE = -32013
 UPSTREAM_UNAVAILABLE = -32010
 UPSTREAM_TIMEOUT = -32011
+RATE_LIMITED = -32029
+METER_UNAVAILABLE = -32053
 
 
 class GatewayError(Exception):
@@ -99,6 +101,18 @@ class ClientDisconnected(GatewayError):
     """The agent went away mid-request; nobody reads the reply, but the audit event records it."""
 
     status, code, decision = 499, INVALID_REQUEST, "error"
+
+
+class RateLimited(GatewayError):
+    """A meter has no room for the call (429); carries Retry-After and the RateLimit fields."""
+
+    status, code, decision = 429, RATE_LIMITED, "denied"
+
+
+class MeterUnavailable(GatewayError):
+    """A fail-closed meter cannot be checked because its counters are unreachable (503)."""
+
+    status, code, decision = 503, METER_UNAVAILABLE, "error"
 
 
 class UpstreamUnavailable(GatewayError):

@@ -21,6 +21,7 @@ from gateway.proxy.steps import (
     resolve_route,
     resolve_target,
 )
+from metering.steps import check_meters, count_response_values
 from policies.steps import check_scope, filter_listings
 
 Step = Callable[[ProxyContext], Awaitable[None]]
@@ -34,10 +35,11 @@ REQUEST_STEPS: tuple[Step, ...] = (
     resolve_route,
     bind_session_id,
     check_scope,
+    check_meters,
     forward,
 )
 
-RESPONSE_STEPS: tuple[Step, ...] = (filter_listings,)
+RESPONSE_STEPS: tuple[Step, ...] = (filter_listings, count_response_values)
 
 FINAL_STEP: Step = record_audit
 

@@ -17,6 +17,7 @@ from gateway.background import close_background_connections
 from gateway.conf import gateway_settings
 from gateway.last_used import LastUsedTracker
 from gateway.proxy.upstream import create_upstream_client
+from metering.runtime import MeterRuntime
 from policies.cache import PolicyCache, policy_cache
 from policies.watch import listen_for_invalidations, poll_policy_version
 
@@ -40,6 +41,7 @@ class ProxyRuntime:
             linger_seconds=conf.audit_flush_seconds,
         )
         self.last_used = LastUsedTracker()
+        self.meters = MeterRuntime(conf)
         # Django's own rule: with DEBUG and no ALLOWED_HOSTS, local names are allowed.
         debug_hosts = [".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else []
         self.allowed_hosts: list[str] = list(settings.ALLOWED_HOSTS) or debug_hosts
@@ -56,12 +58,14 @@ class ProxyRuntime:
         ]
         if conf.redis_url:
             self._tasks.append(loop.create_task(listen_for_invalidations(self.cache), name="policy-listen"))
+        self.meters.start()
 
     async def aclose(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.audit.aclose()
+        await self.meters.aclose()
         try:
             await self.last_used.flush()
         except Exception as exc:

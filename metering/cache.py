@@ -1,0 +1,58 @@
+"""The per-process cache of compiled meters, by (credential, target).
+
+An entry is valid while the policy cache serves the very same compiled credential and target it
+was built for. Every configuration change (meters included: see ``policies.invalidation``) empties
+the policy cache, which then hands out new compiled objects, so a changed meter is reloaded on the
+next call of every process exactly as a changed rule is, with no invalidation path of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+
+from metering.compiler import CompiledMeter
+from metering.selectors import compiled_meters_for_call
+from policies.compiler import CompiledCredential, CompiledTarget
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    credential: CompiledCredential
+    target: CompiledTarget
+    meters: tuple[CompiledMeter, ...]
+
+
+def _load(*, tenant_id: int, target_id: int, credential_id: int) -> tuple[CompiledMeter, ...]:
+    try:
+        return compiled_meters_for_call(tenant_id=tenant_id, target_id=target_id, credential_id=credential_id)
+    finally:
+        close_old_connections()
+
+
+class MeterCache:
+    """Compiled meters by (credential id, target id); a warm lookup is one dictionary read."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[tuple[int, int], _Entry] = {}
+
+    async def meters(self, credential: CompiledCredential, target: CompiledTarget) -> tuple[CompiledMeter, ...]:
+        entry = self._entries.get((credential.id, target.id))
+        if entry is not None and entry.credential is credential and entry.target is target:
+            return entry.meters
+        meters = await sync_to_async(_load)(
+            tenant_id=credential.tenant_id, target_id=target.id, credential_id=credential.id
+        )
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[(credential.id, target.id)] = _Entry(credential, target, meters)
+        return meters
+
+    def clear(self) -> None:
+        self._entries = {}
+
+
+meter_cache = MeterCache()
