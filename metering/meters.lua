@@ -111,7 +111,8 @@ local function add(m)
     table.sort(m.entries, function(a, b) return a[1] < b[1] end)
   else
     redis.call('INCRBYFLOAT', m.key, fmt(m.amount))
-    redis.call('PEXPIREAT', m.key, m.end_ms + 60000)
+    -- relative to the gateway's clock, so a skew between it and Redis's clock does not matter
+    redis.call('PEXPIRE', m.key, m.end_ms - now + 60000)
   end
   m.used = m.used + m.amount
 end
