@@ -26,6 +26,7 @@ from gateway.services import (
     credential_rotate,
     target_set_upstream_auth,
 )
+from metering.admin import CredentialMeterInline, TargetMeterInline, TenantMeterInline
 from policies.admin import AllowRuleInline
 
 _RESERVED_HEADERS = {"host", "content-length"}
@@ -38,6 +39,7 @@ class TenantAdmin(admin.ModelAdmin):
     list_display = ["name", "created_at"]
     list_filter = ["created_at"]
     search_fields = ["name"]
+    inlines = [TenantMeterInline]
 
 
 class TargetAdminForm(forms.ModelForm):
@@ -106,6 +108,7 @@ class TargetAdmin(admin.ModelAdmin):
     """Upstream MCP servers; the upstream secret is encrypted by ``target_set_upstream_auth``."""
 
     form = TargetAdminForm
+    inlines = [TargetMeterInline]
     list_display = ["slug", "tenant", "kind", "upstream_url", "auth_type", "upstream_secret_status"]
     list_filter = ["tenant", "kind", "auth_type"]
     search_fields = ["slug", "upstream_url", "tenant__name"]
@@ -187,7 +190,7 @@ class CredentialAdmin(admin.ModelAdmin):
     """Agent credentials: created and rotated through ``gateway.services``; the token is shown once."""
 
     form = CredentialAdminForm
-    inlines = [AllowRuleInline]
+    inlines = [AllowRuleInline, CredentialMeterInline]
     list_display = ["name", "tenant", "prefix", "status", "expires_at", "last_used_at"]
     list_filter = [CredentialStatusFilter, "tenant", "targets"]
     search_fields = ["name", "prefix", "tenant__name"]

@@ -81,11 +81,3 @@ def hour_start(moment: datetime) -> datetime:
 def day_start(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
-
-def hours_between(start: datetime, end: datetime) -> list[datetime]:
-    """Every hour that starts in [hour of ``start``, ``end``]."""
-    hours, hour = [], hour_start(start)
-    while hour <= end:
-        hours.append(hour)
-        hour += HOUR
-    return hours

@@ -9,6 +9,8 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from gateway.models import Credential
+from gateway.proxy.jsonrpc import PLUMBING_METHODS, Route
 from metering.compiler import CompiledMeter, compile_meter, whole
 from metering.limiter import LimiterAdmin, MeterReading, MeterStoreUnavailable
 from metering.models import Meter
@@ -62,6 +64,44 @@ class MeterUsage:
             "resets_at": self.resets_at.isoformat() if self.resets_at else None,
             "note": self.note,
         }
+
+    def as_line(self) -> str:
+        meter = self.meter
+        counted = "calls" if not meter.counts_values else "of " + " + ".join(p.text for p in meter.value_paths)
+        where = f" matching {meter.route}" if meter.route else ""
+        head = f"meter {meter.name} ({meter.scope} {meter.scope_id}, {counted}{where}, fails {meter.fail_mode}): "
+        if self.used is None:
+            return f"{head}limit {whole(meter.limit)} per {meter.window}; current use unknown: {self.note}"
+        resets = f", room back at {self.resets_at:%Y-%m-%d %H:%M:%S} UTC" if self.resets_at else ""
+        return f"{head}{whole(round(self.used, 6))} of {whole(meter.limit)} per {meter.window} used{resets}"
+
+
+def meter_usage_for_credential(
+    *, credential: Credential, routes: list[tuple[str, str]], limiter: LimiterAdmin | None
+) -> list[MeterUsage]:
+    """The meters that would count a call of ``credential`` to any of ``routes``, with their use.
+
+    Target meters of every target the credential is bound to are included (each applies only to
+    calls on its own target).
+    """
+    target_ids = list(credential.targets.values_list("id", flat=True))
+    query = Meter.objects.filter(tenant_id=credential.tenant_id).filter(
+        Q(credential_id=credential.pk)
+        | Q(credential_id__isnull=True, target_id__in=target_ids)
+        | Q(credential_id__isnull=True, target_id__isnull=True)
+    )
+    candidates = [Route(method, path, plumbing=_is_plumbing(path)) for method, path in routes]
+    meters = tuple(
+        meter
+        for meter in (compile_meter_row(row) for row in query.order_by("id"))
+        if any(meter.counts(route) for route in candidates)
+    )
+    return meter_usage_list(meters, limiter=limiter)
+
+
+def _is_plumbing(path: str) -> bool:
+    method = path.lstrip("/")
+    return method in PLUMBING_METHODS or method.startswith("notifications/")
 
 
 def meter_usage_list(

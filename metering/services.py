@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -18,7 +18,7 @@ from audit.sink import write_records
 from gateway.models import Credential, Target, Tenant
 from metering.limiter import LimiterAdmin
 from metering.models import Meter, RollupCursor, UsageRollup
-from metering.rollups import DAY, HOUR, GroupKey, Tally, day_start, hour_start, hours_between, tally
+from metering.rollups import DAY, HOUR, GroupKey, Tally, day_start, hour_start, tally
 from metering.selectors import compile_meter_row, meter_usage_list
 
 
@@ -116,10 +116,10 @@ def usage_rollup_run(*, now: datetime | None = None, since: datetime | None = No
     now = now or timezone.now()
     cursor = _locked_cursor()
     newest = AuditEvent.objects.aggregate(newest=Max("id"))["newest"] or 0
-    hours = set(_hours_with_events_after(cursor.last_event_id, newest))
+    hours = set(_event_hours(AuditEvent.objects.filter(id__gt=cursor.last_event_id, id__lte=newest)))
     hours |= {hour_start(now) - HOUR, hour_start(now)}
     if since is not None:
-        hours |= set(hours_between(since, now))
+        hours |= _hours_to_redo(since, now)
     days = {day_start(hour) for hour in hours}
     rows = sum(_recompute(UsageRollup.Period.HOUR, hour, hour + HOUR) for hour in sorted(hours))
     rows += sum(_recompute(UsageRollup.Period.DAY, day, day + DAY) for day in sorted(days))
@@ -133,14 +133,18 @@ def _locked_cursor() -> RollupCursor:
     return RollupCursor.objects.select_for_update().get(pk=1)
 
 
-def _hours_with_events_after(last_id: int, newest_id: int) -> list[datetime]:
+def _event_hours(events: QuerySet[AuditEvent]) -> list[datetime]:
+    """The distinct hours the given audit events fall in."""
     return list(
-        AuditEvent.objects.filter(id__gt=last_id, id__lte=newest_id)
-        .annotate(hour=TruncHour("created_at", tzinfo=UTC))
-        .order_by()
-        .values_list("hour", flat=True)
-        .distinct()
+        events.annotate(hour=TruncHour("created_at", tzinfo=UTC)).order_by().values_list("hour", flat=True).distinct()
     )
+
+
+def _hours_to_redo(since: datetime, now: datetime) -> set[datetime]:
+    """Every hour since ``since`` that has audit events or rollup rows (stale rows are removed)."""
+    events = AuditEvent.objects.filter(created_at__gte=hour_start(since), created_at__lte=now)
+    rows = UsageRollup.objects.filter(period=UsageRollup.Period.HOUR, period_start__gte=hour_start(since))
+    return set(_event_hours(events)) | set(rows.values_list("period_start", flat=True))
 
 
 def _recompute(period: str, start: datetime, end: datetime) -> int:

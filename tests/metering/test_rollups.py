@@ -143,3 +143,14 @@ def test_a_real_celery_worker_rolls_up_proxied_calls(gateway, tenant, target, re
     [row] = UsageRollup.objects.filter(period="hour", credential=issued.credential)
     assert (row.calls, row.denials, row.rate_limited, row.tool) == (3, 1, 1, "search")
     assert RollupCursor.objects.get().last_event_id == AuditEvent.objects.order_by("-id").first().pk
+
+
+def test_since_recomputes_old_hours_and_drops_rows_whose_events_are_gone(events, tenant, target):
+    usage_rollup_run(now=NOW)
+    AuditEvent.objects.filter(created_at__hour=9).delete()  # e.g. an audit retention purge
+    usage_rollup_run(now=NOW + timedelta(hours=3))  # 09:00 is no longer the current or previous hour
+    assert UsageRollup.objects.filter(period="hour", period_start=NOW.replace(hour=9, minute=0)).exists()
+    usage_rollup_run(now=NOW + timedelta(hours=3), since=NOW.replace(hour=0))
+    assert not UsageRollup.objects.filter(period="hour", period_start=NOW.replace(hour=9, minute=0)).exists()
+    [day] = UsageRollup.objects.filter(period="day", credential=events[0], tool="search")
+    assert day.calls == 1

@@ -12,6 +12,8 @@ from django.core.management.base import CommandParser
 
 from gateway.management.commands._cli import GatewayCommand, credential_by_id, parse_route
 from gateway.models import Credential
+from metering.runtime import admin_limiter
+from metering.selectors import meter_usage_for_credential
 from policies.selectors import compile_credential
 from policies.services import AccessDecision, access_check
 
@@ -42,7 +44,11 @@ class Command(GatewayCommand):
             },
             "decisions": [decision.as_dict() for decision in decisions],
         }
+        limiter = admin_limiter(in_gateway_process=False)
+        meters = meter_usage_for_credential(credential=credential, routes=routes, limiter=limiter)
+        data["meters"] = [usage.as_dict() for usage in meters]
         lines = [status_line(credential), *(decision_line(decision) for decision in decisions)]
+        lines += [usage.as_line() for usage in meters]
         self.emit(options, data, "\n".join(lines))
 
 
