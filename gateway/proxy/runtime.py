@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import httpx2
+import aiohttp
 from django.conf import settings
 
 from audit.sink import AuditSink
@@ -34,7 +34,7 @@ class ProxyRuntime:
         conf = gateway_settings()
         self.conf = conf
         self.cache = cache
-        self.client: httpx2.AsyncClient = create_upstream_client(conf)
+        self.client: aiohttp.ClientSession = create_upstream_client(conf)
         self.audit = AuditSink(
             batch_size=conf.audit_batch_size,
             spool_dir=conf.audit_spool_dir,
@@ -70,7 +70,7 @@ class ProxyRuntime:
             await self.last_used.flush()
         except Exception as exc:
             logger.warning("last-used times not saved at shutdown: %s", type(exc).__name__)
-        await self.client.aclose()
+        await self.client.close()
         await asyncio.get_running_loop().run_in_executor(None, close_background_connections)
 
 

@@ -5,9 +5,6 @@ Each step reads what earlier steps wrote and writes only the context fields it o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import httpx2
 from django.http.request import split_domain_port, validate_host
 
 from gateway.proxy.context import ProxyContext
@@ -19,12 +16,16 @@ from gateway.proxy.errors import (
     InvalidRequest,
     SessionNotFound,
     TargetNotFound,
-    UpstreamTimeout,
-    UpstreamUnavailable,
 )
 from gateway.proxy.jsonrpc import Route, parse_body, route_for
 from gateway.proxy.sessions import SessionMalformed, SessionNotOwned, bind_session, unbind_session
-from gateway.proxy.upstream import agent_response_headers, upstream_request_headers, upstream_url
+from gateway.proxy.upstream import (
+    UpstreamTimeouts,
+    agent_response_headers,
+    send_upstream,
+    upstream_request_headers,
+    upstream_url,
+)
 from gateway.tokens import token_matches, token_prefix
 
 _SESSION_METHODS = frozenset({"GET", "DELETE"})
@@ -184,15 +185,9 @@ async def forward(ctx: ProxyContext) -> None:
     one message); any other body, event streams first, is streamed as it arrives.
     """
     target = ctx.require_target()
-    method = ctx.method
-    timeout = httpx2.Timeout(target.timeout_seconds, connect=ctx.runtime.conf.upstream_connect_timeout)
-    if method == "GET" and target.is_mcp:
-        # The session's event stream may rightly stay quiet for a long time.
-        timeout = httpx2.Timeout(
-            target.timeout_seconds, connect=ctx.runtime.conf.upstream_connect_timeout, read=None
-        )
-    request = ctx.runtime.client.build_request(
-        method,
+    response = await send_upstream(
+        ctx.runtime.client,
+        ctx.method,
         upstream_url(target.upstream_url, ctx.subpath, ctx.query_string),
         headers=upstream_request_headers(
             ctx.headers,
@@ -200,44 +195,22 @@ async def forward(ctx: ProxyContext) -> None:
             upstream_session_id=ctx.upstream_session_id,
             request_id=ctx.request_id,
         ),
-        content=ctx.body or None,
-        timeout=timeout,
+        body=ctx.body,
+        timeouts=UpstreamTimeouts(
+            connect=ctx.runtime.conf.upstream_connect_timeout,
+            read=target.timeout_seconds,
+            # The session's GET event stream may rightly stay quiet for a long time.
+            unbounded_read=ctx.method == "GET" and target.is_mcp,
+        ),
+        target_slug=target.slug,
     )
-    try:
-        response = await ctx.runtime.client.send(request, stream=True)
-    except httpx2.TimeoutException:
-        raise UpstreamTimeout(f"Upstream of target {target.slug!r} timed out") from None
-    except httpx2.HTTPError as exc:
-        raise UpstreamUnavailable(
-            f"Upstream of target {target.slug!r} is unreachable ({type(exc).__name__})"
-        ) from None
-    ctx.upstream_status = ctx.status = response.status_code
+    ctx.upstream_status = ctx.status = response.status
     ctx.response_headers = agent_response_headers(response.headers)
     _set_session_header(ctx, response.headers.get("mcp-session-id"))
-    content_type = response.headers.get("content-type", "")
-    if content_type.startswith("application/json"):
-        try:
-            ctx.response_body = await response.aread()
-        except httpx2.TimeoutException:
-            raise UpstreamTimeout(f"Upstream of target {target.slug!r} timed out") from None
-        except httpx2.HTTPError as exc:
-            raise UpstreamUnavailable(
-                f"Upstream of target {target.slug!r} failed ({type(exc).__name__})"
-            ) from None
-        finally:
-            await response.aclose()
-        return
-    ctx.response_stream = _relay(response)
-
-
-async def _relay(response: httpx2.Response) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in response.aiter_bytes():
-            yield chunk
-    except httpx2.HTTPError:
-        return  # the upstream broke off mid-stream: end ours; the audit event notes the bytes sent
-    finally:
-        await response.aclose()
+    if response.headers.get("content-type", "").startswith("application/json"):
+        ctx.response_body = await response.read_whole()
+    else:
+        ctx.response_stream = response.chunks()
 
 
 def _set_session_header(ctx: ProxyContext, upstream_id: str | None) -> None:
