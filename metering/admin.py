@@ -191,7 +191,9 @@ class MeterAdmin(admin.ModelAdmin):
             except MeterStoreUnavailable as exc:
                 self.message_user(request, f"Meter {meter.name} not reset: {exc}", messages.ERROR)
                 continue
-            self.log_change(request, meter, f"Reset counter (was {used:g})" if used is not None else "Reset counter")
+            self.log_change(
+                request, meter, f"Reset counter (was {used:g})" if used is not None else "Reset counter"
+            )
             self.message_user(request, f"Meter {meter.name}: counter reset.", messages.SUCCESS)
 
 
@@ -200,8 +202,18 @@ class UsageRollupAdmin(admin.ModelAdmin):
     """Hourly and daily usage, recomputed from the audit trail; read-only."""
 
     list_display = [
-        "period", "period_start", "tenant", "target", "credential", "tool", "calls", "denials",
-        "rate_limited", "errors", "latency_p50_ms", "latency_p95_ms",
+        "period",
+        "period_start",
+        "tenant",
+        "target",
+        "credential",
+        "tool",
+        "calls",
+        "denials",
+        "rate_limited",
+        "errors",
+        "latency_p50_ms",
+        "latency_p95_ms",
     ]
     list_filter = ["period", "tenant", "target"]
     search_fields = ["tool", "credential__name"]

@@ -39,7 +39,9 @@ class MeterCache:
         self.max_entries = max_entries
         self._entries: dict[tuple[int, int], _Entry] = {}
 
-    async def meters(self, credential: CompiledCredential, target: CompiledTarget) -> tuple[CompiledMeter, ...]:
+    async def meters(
+        self, credential: CompiledCredential, target: CompiledTarget
+    ) -> tuple[CompiledMeter, ...]:
         entry = self._entries.get((credential.id, target.id))
         if entry is not None and entry.credential is credential and entry.target is target:
             return entry.meters

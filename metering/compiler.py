@@ -16,7 +16,7 @@ from typing import Any
 
 from jsonpath_ng import jsonpath
 from jsonpath_ng.exceptions import JSONPathError
-from jsonpath_ng.ext import parse as jsonpath_parse
+from jsonpath_ng.ext.parser import parse as jsonpath_parse
 
 from gateway.proxy.jsonrpc import Route
 from policies.compiler import ANY_METHOD, compile_glob

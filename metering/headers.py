@@ -22,7 +22,9 @@ def ratelimit_headers(readings: Iterable[MeterReading]) -> dict[str, str]:
     policy = ", ".join(
         f'"{r.meter.name}";q={math.floor(r.meter.limit)};w={r.window_seconds}' for r in readings
     )
-    state = ", ".join(f'"{r.meter.name}";r={math.floor(r.remaining)};t={seconds(r.reset_ms)}' for r in readings)
+    state = ", ".join(
+        f'"{r.meter.name}";r={math.floor(r.remaining)};t={seconds(r.reset_ms)}' for r in readings
+    )
     return {"ratelimit-policy": policy, "ratelimit": state}
 
 

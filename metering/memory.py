@@ -57,7 +57,9 @@ class MemoryLimiter:
             for charge, reading in zip(charges, before, strict=True):
                 fits = FitTest(limit=charge.meter.limit, amount=charge.amount, needs_room=charge.needs_room)
                 if not fits(reading.used):
-                    return CheckResult(tuple(before), reading, self._free_ms(charge.meter, now_ms, fits, reading))
+                    return CheckResult(
+                        tuple(before), reading, self._free_ms(charge.meter, now_ms, fits, reading)
+                    )
             for charge in charges:
                 self._add(charge, now_ms)
             return CheckResult(tuple(self._read(charge.meter, now_ms) for charge in charges))

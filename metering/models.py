@@ -79,17 +79,24 @@ class Meter(models.Model):
         return f"m{self.pk}"
 
     def clean(self) -> None:
+        errors = {**self._scope_errors(), **self._config_errors()}
+        if errors:
+            raise ValidationError(errors)
+
+    def _scope_errors(self) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        target = self.target if self.target_id is not None else None
+        credential = self.credential if self.credential_id is not None else None
+        if target is not None and self.tenant_id is not None and target.tenant_id != self.tenant_id:
+            errors["target"] = "The target belongs to another tenant."
+        if credential is not None and self.tenant_id is not None and credential.tenant_id != self.tenant_id:
+            errors["credential"] = "The credential belongs to another tenant."
+        return errors
+
+    def _config_errors(self) -> dict[str, str]:
         from metering.compiler import MeterConfigError, parse_route, parse_value_paths
 
         errors: dict[str, str] = {}
-        if self.target_id is not None and self.tenant_id is not None and self.target.tenant_id != self.tenant_id:
-            errors["target"] = "The target belongs to another tenant."
-        if (
-            self.credential_id is not None
-            and self.tenant_id is not None
-            and self.credential.tenant_id != self.tenant_id
-        ):
-            errors["credential"] = "The credential belongs to another tenant."
         if self.kind == self.Kind.REQUEST_COUNT and self.limit is not None and self.limit != int(self.limit):
             errors["limit"] = "A request count limit must be a whole number."
         try:
@@ -100,8 +107,7 @@ class Meter(models.Model):
             parse_value_paths(self.kind, self.value_paths)
         except MeterConfigError as exc:
             errors["value_paths"] = str(exc)
-        if errors:
-            raise ValidationError(errors)
+        return errors
 
 
 class UsageRollup(models.Model):
@@ -117,9 +123,7 @@ class UsageRollup(models.Model):
 
     period = models.CharField(max_length=4, choices=Period.choices)
     period_start = models.DateTimeField()
-    tenant = models.ForeignKey(
-        Tenant, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     target = models.ForeignKey(
         Target, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )

@@ -47,7 +47,9 @@ class Tally:
             "denials": self.denials,
             "rate_limited": self.rate_limited,
             "errors": self.errors,
-            "response_values": {path: round(total, 6) for path, total in sorted(self.response_values.items())},
+            "response_values": {
+                path: round(total, 6) for path, total in sorted(self.response_values.items())
+            },
             "latency_p50_ms": percentile(self.latencies, 50),
             "latency_p95_ms": percentile(self.latencies, 95),
         }
@@ -80,4 +82,3 @@ def hour_start(moment: datetime) -> datetime:
 
 def day_start(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-

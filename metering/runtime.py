@@ -46,7 +46,9 @@ class MeterRuntime:
     def start(self) -> None:
         if rollups_in_process():
             loop = asyncio.get_running_loop()
-            self._tasks.append(loop.create_task(keep_rollups_current(ROLLUP_INTERVAL_SECONDS), name="rollups"))
+            self._tasks.append(
+                loop.create_task(keep_rollups_current(ROLLUP_INTERVAL_SECONDS), name="rollups")
+            )
 
     async def aclose(self) -> None:
         for task in self._tasks:

@@ -26,7 +26,9 @@ def meters_for_call_query(*, tenant_id: int, target_id: int, credential_id: int)
     )
 
 
-def compiled_meters_for_call(*, tenant_id: int, target_id: int, credential_id: int) -> tuple[CompiledMeter, ...]:
+def compiled_meters_for_call(
+    *, tenant_id: int, target_id: int, credential_id: int
+) -> tuple[CompiledMeter, ...]:
     """The compiled meters of one (credential, target) pair, in id order (one query)."""
     query = meters_for_call_query(tenant_id=tenant_id, target_id=target_id, credential_id=credential_id)
     return tuple(compile_meter_row(meter) for meter in query.order_by("id"))
@@ -67,9 +69,12 @@ class MeterUsage:
 
     def as_line(self) -> str:
         meter = self.meter
-        counted = "calls" if not meter.counts_values else "of " + " + ".join(p.text for p in meter.value_paths)
+        counted = (
+            "calls" if not meter.counts_values else "of " + " + ".join(p.text for p in meter.value_paths)
+        )
         where = f" matching {meter.route}" if meter.route else ""
-        head = f"meter {meter.name} ({meter.scope} {meter.scope_id}, {counted}{where}, fails {meter.fail_mode}): "
+        scope = f"{meter.scope} {meter.scope_id}"
+        head = f"meter {meter.name} ({scope}, {counted}{where}, fails {meter.fail_mode}): "
         if self.used is None:
             return f"{head}limit {whole(meter.limit)} per {meter.window}; current use unknown: {self.note}"
         resets = f", room back at {self.resets_at:%Y-%m-%d %H:%M:%S} UTC" if self.resets_at else ""

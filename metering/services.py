@@ -136,7 +136,10 @@ def _locked_cursor() -> RollupCursor:
 def _event_hours(events: QuerySet[AuditEvent]) -> list[datetime]:
     """The distinct hours the given audit events fall in."""
     return list(
-        events.annotate(hour=TruncHour("created_at", tzinfo=UTC)).order_by().values_list("hour", flat=True).distinct()
+        events.annotate(hour=TruncHour("created_at", tzinfo=UTC))
+        .order_by()
+        .values_list("hour", flat=True)
+        .distinct()
     )
 
 
@@ -152,7 +155,13 @@ def _recompute(period: str, start: datetime, end: datetime) -> int:
         AuditEvent.objects.filter(created_at__gte=start, created_at__lt=end, tenant_id__isnull=False)
         .order_by()
         .values_list(
-            "tenant_id", "target_id", "credential_id", "tool", "decision", "status_code", "latency_ms",
+            "tenant_id",
+            "target_id",
+            "credential_id",
+            "tool",
+            "decision",
+            "status_code",
+            "latency_ms",
             "response_values",
         )
     )

@@ -82,7 +82,9 @@ class ValueCounter:
     def _read(self, document: Any, path: ValuePath, use: MeterUse, where: str) -> float:
         found = path.find(document)
         if not found:
-            self.call.notes.append(f"meter {use.meter.name}: value path {path.text} missing in {where}: counted 0")
+            self.call.notes.append(
+                f"meter {use.meter.name}: value path {path.text} missing in {where}: counted 0"
+            )
             return 0.0
         total = 0.0
         for value in found:

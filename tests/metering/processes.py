@@ -71,8 +71,20 @@ class GatewayProcess(Process):
     def __init__(self, *, redis_url: str) -> None:
         self.port = free_port()
         super().__init__(
-            [sys.executable, "-m", "uvicorn", "gateway.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--lifespan", "on", "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "gateway.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--lifespan",
+                "on",
+                "--log-level",
+                "warning",
+            ],
             process_env(redis_url=redis_url),
         )
 
@@ -109,8 +121,19 @@ class RedisServer(Process):
         if self.binary is None:
             raise RuntimeError("redis-server is not installed")
         super().__init__(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no"],
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
             dict(os.environ),
         )
         self._wait_ready()
@@ -138,7 +161,22 @@ class CeleryWorker(Process):
     def __init__(self, *, redis_url: str, queue: str) -> None:
         celery = str(Path(sys.executable).with_name("celery"))
         super().__init__(
-            [celery, "-A", "gateway", "worker", "--pool", "solo", "--concurrency", "1", "-Q", queue,
-             "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+            [
+                celery,
+                "-A",
+                "gateway",
+                "worker",
+                "--pool",
+                "solo",
+                "--concurrency",
+                "1",
+                "-Q",
+                queue,
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "WARNING",
+            ],
             process_env(redis_url=redis_url, CELERY_BROKER_URL=redis_url),
         )

@@ -22,10 +22,22 @@ def admin(client, django_user_model):
 
 def meter_rows(prefix: str = "meters", **row: str) -> dict[str, str]:
     """One new inline meter row, as the browser posts it."""
-    fields = {"kind": "request_count", "window": "minute", "limit": "5", "route": "", "value_paths": "",
-              "fail_mode": "open", "description": "", **row}
-    data = {f"{prefix}-TOTAL_FORMS": "1", f"{prefix}-INITIAL_FORMS": "0", f"{prefix}-MIN_NUM_FORMS": "0",
-            f"{prefix}-MAX_NUM_FORMS": "1000"}
+    fields = {
+        "kind": "request_count",
+        "window": "minute",
+        "limit": "5",
+        "route": "",
+        "value_paths": "",
+        "fail_mode": "open",
+        "description": "",
+        **row,
+    }
+    data = {
+        f"{prefix}-TOTAL_FORMS": "1",
+        f"{prefix}-INITIAL_FORMS": "0",
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+    }
     data.update({f"{prefix}-0-{name}": value for name, value in fields.items()})
     return data
 
@@ -46,15 +58,30 @@ def test_credential_page_shows_each_meter_with_its_current_use_and_reset_time(ad
 
 def test_a_meter_added_on_the_target_page_belongs_to_the_targets_tenant(admin, tenant, target):
     form = {
-        "slug": "docs", "kind": "mcp", "upstream_url": target.upstream_url, "timeout_seconds": "30",
-        "allowed_origins": "", "auth_type": "bearer", "auth_header_name": "", "upstream_secret": "",
-        **meter_rows(kind="response_value", window="month", limit="5000000",
-                     value_paths="$.result.structuredContent.usage.total_tokens"),
+        "slug": "docs",
+        "kind": "mcp",
+        "upstream_url": target.upstream_url,
+        "timeout_seconds": "30",
+        "allowed_origins": "",
+        "auth_type": "bearer",
+        "auth_header_name": "",
+        "upstream_secret": "",
+        **meter_rows(
+            kind="response_value",
+            window="month",
+            limit="5000000",
+            value_paths="$.result.structuredContent.usage.total_tokens",
+        ),
     }
     response = admin.post(reverse("admin:gateway_target_change", args=[target.pk]), form)
     assert response.status_code == 302, response.content.decode()[:3000]
     meter = Meter.objects.get()
-    assert (meter.tenant_id, meter.target_id, meter.credential_id, meter.scope) == (tenant.pk, target.pk, None, "target")
+    assert (meter.tenant_id, meter.target_id, meter.credential_id, meter.scope) == (
+        tenant.pk,
+        target.pk,
+        None,
+        "target",
+    )
     assert meter.value_paths == ["$.result.structuredContent.usage.total_tokens"]
 
 
@@ -68,12 +95,15 @@ def test_an_invalid_json_path_is_shown_with_the_parsers_message(admin, tenant):
 
 def test_resetting_a_counter_lets_calls_through_again_and_is_audited(admin, gateway, tenant, target):
     issued = issue_credential(tenant, target, "POST /tools/search")
-    meter = meter_create(tenant=tenant, credential=issued.credential, kind="request_count", window="day", limit=2)
+    meter = meter_create(
+        tenant=tenant, credential=issued.credential, kind="request_count", window="day", limit=2
+    )
     url = gateway.proxy_url("docs")
     assert [post_call(url, issued.token).status_code for _ in range(3)] == [200, 200, 429]
 
     response = admin.post(
-        reverse("admin:metering_meter_changelist"), {"action": "reset_counters", "_selected_action": [meter.pk]}
+        reverse("admin:metering_meter_changelist"),
+        {"action": "reset_counters", "_selected_action": [meter.pk]},
     )
     assert response.status_code == 302
     assert post_call(url, issued.token).status_code == 200

@@ -26,18 +26,44 @@ def command_json(*args: str) -> dict:
 def test_create_meter_scopes_to_the_credential_else_the_target_else_the_tenant(tenant, target):
     issued = issue_credential(tenant, target, "POST /tools/*")
     common = ("--tenant", "acme", "--kind", "request_count", "--window", "minute", "--limit", "60")
-    on_credential = command_json("create_meter", *common, "--credential", str(issued.credential.pk), "--route", "POST /tools/*")
+    on_credential = command_json(
+        "create_meter", *common, "--credential", str(issued.credential.pk), "--route", "POST /tools/*"
+    )
     on_target = command_json(
-        "create_meter", "--tenant", "acme", "--target", "docs", "--kind", "response_value", "--window", "month",
-        "--limit", "5000000", "--value-path", TOKENS, "--value-path", "$.result._meta.cost", "--fail-mode", "closed",
+        "create_meter",
+        "--tenant",
+        "acme",
+        "--target",
+        "docs",
+        "--kind",
+        "response_value",
+        "--window",
+        "month",
+        "--limit",
+        "5000000",
+        "--value-path",
+        TOKENS,
+        "--value-path",
+        "$.result._meta.cost",
+        "--fail-mode",
+        "closed",
     )
     on_tenant = command_json("create_meter", *common)
     assert on_credential["scope"] == "credential" and on_credential["credential_id"] == issued.credential.pk
     assert on_credential["route"] == "POST /tools/*" and on_credential["limit"] == 60
     assert on_target == {
-        "id": on_target["id"], "name": f"m{on_target['id']}", "tenant": "acme", "scope": "target", "target": "docs",
-        "credential_id": None, "kind": "response_value", "window": "month", "limit": 5000000, "route": "",
-        "value_paths": [TOKENS, "$.result._meta.cost"], "fail_mode": "closed",
+        "id": on_target["id"],
+        "name": f"m{on_target['id']}",
+        "tenant": "acme",
+        "scope": "target",
+        "target": "docs",
+        "credential_id": None,
+        "kind": "response_value",
+        "window": "month",
+        "limit": 5000000,
+        "route": "",
+        "value_paths": [TOKENS, "$.result._meta.cost"],
+        "fail_mode": "closed",
     }
     assert on_tenant["scope"] == "tenant"
     assert Meter.objects.count() == 3
@@ -54,7 +80,16 @@ def test_create_meter_scopes_to_the_credential_else_the_target_else_the_tenant(t
 def test_create_meter_refuses_bad_input_with_a_clear_message(tenant, args, message):
     with pytest.raises(CommandError, match=re.escape(message)):
         call_command(
-            "create_meter", "--tenant", "acme", "--kind", "response_value", "--window", "day", "--limit", "10", *args
+            "create_meter",
+            "--tenant",
+            "acme",
+            "--kind",
+            "response_value",
+            "--window",
+            "day",
+            "--limit",
+            "10",
+            *args,
         )
 
 
@@ -64,14 +99,33 @@ def test_rollup_usage_command_rolls_up_and_reports(gateway, tenant, target):
     gateway.flush_audit()
     report = command_json("rollup_usage", "--since", "2026-01-01")
     assert report["rows"] >= 2 and report["last_event_id"] > 0
-    assert UsageRollup.objects.filter(period="hour", credential=issued.credential, tool="search").get().calls == 1
+    assert (
+        UsageRollup.objects.filter(period="hour", credential=issued.credential, tool="search").get().calls
+        == 1
+    )
 
 
 def test_check_access_shows_the_meters_that_would_apply_and_their_use(gateway, tenant, target):
     issued = issue_credential(tenant, target, "POST /tools/search")
-    counting = Meter.objects.create(tenant=tenant, credential=issued.credential, kind="request_count", window="minute", limit=5, route="POST /tools/search")
-    Meter.objects.create(tenant=tenant, credential=issued.credential, kind="request_count", window="day", limit=9, route="POST /prompts/*")
-    tokens = Meter.objects.create(tenant=tenant, target=target, kind="response_value", window="day", limit=1000, value_paths=[TOKENS])
+    counting = Meter.objects.create(
+        tenant=tenant,
+        credential=issued.credential,
+        kind="request_count",
+        window="minute",
+        limit=5,
+        route="POST /tools/search",
+    )
+    Meter.objects.create(
+        tenant=tenant,
+        credential=issued.credential,
+        kind="request_count",
+        window="day",
+        limit=9,
+        route="POST /prompts/*",
+    )
+    tokens = Meter.objects.create(
+        tenant=tenant, target=target, kind="response_value", window="day", limit=1000, value_paths=[TOKENS]
+    )
     for _ in range(2):
         post_call(gateway.proxy_url("docs"), issued.token)
 
@@ -86,4 +140,7 @@ def test_check_access_shows_the_meters_that_would_apply_and_their_use(gateway, t
 
     text = StringIO()
     call_command("check_access", "--credential", str(issued.credential.pk), "POST /tools/search", stdout=text)
-    assert f"meter m{counting.pk} (credential {issued.credential.pk}, calls matching POST /tools/search" in text.getvalue()
+    assert (
+        f"meter m{counting.pk} (credential {issued.credential.pk}, calls matching POST /tools/search"
+        in text.getvalue()
+    )

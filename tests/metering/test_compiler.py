@@ -58,7 +58,13 @@ def test_value_paths_are_required_for_values_and_refused_for_counts():
 
 @pytest.mark.parametrize(
     "path",
-    [TOKENS, "$.result.content[0].n", "$.result.content[-1].n", "result._meta.cost", "$['result']['_meta']['cost']"],
+    [
+        TOKENS,
+        "$.result.content[0].n",
+        "$.result.content[-1].n",
+        "result._meta.cost",
+        "$['result']['_meta']['cost']",
+    ],
 )
 def test_plain_key_paths_read_exactly_what_jsonpath_ng_reads(path):
     [compiled] = parse_value_paths("response_value", [path])
@@ -92,7 +98,9 @@ def response(request_id: int, result: dict) -> bytes:
 def test_values_of_several_paths_are_summed_per_call():
     call = value_call(TOKENS, "$.result._meta.cost")
     counter = ValueCounter(call, whole_body=False)
-    counter.observe(response(7, {"structuredContent": {"usage": {"total_tokens": 400}}, "_meta": {"cost": 2.5}}))
+    counter.observe(
+        response(7, {"structuredContent": {"usage": {"total_tokens": 400}}, "_meta": {"cost": 2.5}})
+    )
     [charge] = counter.take_charges()
     assert charge.amount == 402.5
     assert call.values == {TOKENS: 400, "$.result._meta.cost": 2.5}

@@ -24,7 +24,10 @@ async def fire(urls: list[str], token: str, calls: int) -> list[int]:
     limits = httpx2.Limits(max_connections=calls)
     async with httpx2.AsyncClient(headers=headers, timeout=30, limits=limits) as client:
         responses = await asyncio.gather(
-            *(client.post(urls[n % len(urls)], content=tool_call("search", {"query": "q"}, n)) for n in range(calls))
+            *(
+                client.post(urls[n % len(urls)], content=tool_call("search", {"query": "q"}, n))
+                for n in range(calls)
+            )
         )
     return [response.status_code for response in responses]
 

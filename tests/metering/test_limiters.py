@@ -174,4 +174,3 @@ async def test_a_batch_needs_room_for_each_of_its_calls(new_limiter, clock):
     await closing(limiter)
     assert first.refused is None and second.refused is not None and third.refused is None
     assert third.readings[0].used == 5
-

@@ -25,7 +25,11 @@ def audit_events(gateway) -> list[AuditEvent]:
 def test_sixth_call_in_a_minute_is_refused_with_429_naming_the_meter(gateway, tenant, target):
     issued = issue_credential(tenant, target, "POST /tools/*")
     meter = meter_create(
-        tenant=tenant, credential=issued.credential, kind="request_count", window="minute", limit=5,
+        tenant=tenant,
+        credential=issued.credential,
+        kind="request_count",
+        window="minute",
+        limit=5,
         route="POST /tools/*",
     )
     url = gateway.proxy_url("docs")
@@ -60,7 +64,9 @@ def test_sixth_call_in_a_minute_is_refused_with_429_naming_the_meter(gateway, te
     assert f"meter m{meter.pk}" in events[-1].reason
 
 
-def test_another_credential_of_the_tenant_is_unaffected_unless_a_tenant_meter_applies(gateway, tenant, target):
+def test_another_credential_of_the_tenant_is_unaffected_unless_a_tenant_meter_applies(
+    gateway, tenant, target
+):
     first = issue_credential(tenant, target, "POST /tools/search", name="first")
     second = issue_credential(tenant, target, "POST /tools/search", name="second")
     meter_create(tenant=tenant, credential=first.credential, kind="request_count", window="minute", limit=1)
@@ -76,7 +82,9 @@ def test_another_credential_of_the_tenant_is_unaffected_unless_a_tenant_meter_ap
     assert post_call(url, second.token).json()["error"]["data"]["meter"]["id"] == tenant_meter.pk
 
 
-def test_tokens_read_from_responses_stop_the_call_after_the_one_that_crosses_the_limit(gateway, tenant, target):
+def test_tokens_read_from_responses_stop_the_call_after_the_one_that_crosses_the_limit(
+    gateway, tenant, target
+):
     issued = issue_credential(tenant, target, "POST /tools/search")
     meter = meter_create(
         tenant=tenant, target=target, kind="response_value", window="day", limit=1000, value_paths=[TOKENS]
@@ -102,8 +110,14 @@ def legacy_session(url: str, token: str) -> tuple[httpx2.Client, dict[str, str]]
     """A 2025-style session, whose tools/call answers come as an event stream."""
     http = httpx2.Client(timeout=10, headers={**JSONRPC_HEADERS, "Authorization": f"Bearer {token}"})
     init = {
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
     }
     response = http.post(url, content=orjson.dumps(init))
     session = {"Mcp-Session-Id": response.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-06-18"}
@@ -113,10 +127,19 @@ def legacy_session(url: str, token: str) -> tuple[httpx2.Client, dict[str, str]]
 
 def test_values_inside_event_stream_responses_count(gateway, tenant, target):
     issued = issue_credential(tenant, target, "POST /tools/search")
-    meter_create(tenant=tenant, target=target, kind="response_value", window="day", limit=400, value_paths=[TOKENS])
+    meter_create(
+        tenant=tenant, target=target, kind="response_value", window="day", limit=400, value_paths=[TOKENS]
+    )
     url = gateway.proxy_url("docs")
     http, session = legacy_session(url, issued.token)
-    body = orjson.dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "search", "arguments": {"query": "q"}}})
+    body = orjson.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 5,
+            "method": "tools/call",
+            "params": {"name": "search", "arguments": {"query": "q"}},
+        }
+    )
     try:
         first = http.post(url, content=body, headers=session)
         second = http.post(url, content=body, headers=session)
@@ -131,7 +154,14 @@ def test_values_inside_event_stream_responses_count(gateway, tenant, target):
 
 def test_a_sliding_minute_meter_frees_capacity_as_time_moves_on(gateway, tenant, target, clock):
     issued = issue_credential(tenant, target, "POST /tools/search")
-    meter_create(tenant=tenant, credential=issued.credential, kind="response_value", window="minute", limit=800, value_paths=[TOKENS])
+    meter_create(
+        tenant=tenant,
+        credential=issued.credential,
+        kind="response_value",
+        window="minute",
+        limit=800,
+        value_paths=[TOKENS],
+    )
     use_clock(gateway, clock)
     url = gateway.proxy_url("docs")
     statuses = []
@@ -145,11 +175,18 @@ def test_a_sliding_minute_meter_frees_capacity_as_time_moves_on(gateway, tenant,
 def test_a_missing_value_counts_zero_and_the_audit_event_says_so(gateway, tenant, target):
     issued = issue_credential(tenant, target, "POST /tools/search")
     meter = meter_create(
-        tenant=tenant, target=target, kind="response_value", window="day", limit=10, value_paths=["$.result._meta.cost"]
+        tenant=tenant,
+        target=target,
+        kind="response_value",
+        window="day",
+        limit=10,
+        value_paths=["$.result._meta.cost"],
     )
     assert post_call(gateway.proxy_url("docs"), issued.token, request_id=3).status_code == 200
     [event] = audit_events(gateway)
-    assert event.meter_notes == [f"meter m{meter.pk}: value path $.result._meta.cost missing in the response to id 3: counted 0"]
+    assert event.meter_notes == [
+        f"meter m{meter.pk}: value path $.result._meta.cost missing in the response to id 3: counted 0"
+    ]
     assert event.response_values == {"$.result._meta.cost": 0}
 
 
@@ -166,7 +203,9 @@ def test_protocol_plumbing_is_never_metered(gateway, tenant, target):
 
 def test_a_changed_meter_applies_from_the_next_call(gateway, tenant, target):
     issued = issue_credential(tenant, target, "POST /tools/search")
-    meter = meter_create(tenant=tenant, credential=issued.credential, kind="request_count", window="minute", limit=1)
+    meter = meter_create(
+        tenant=tenant, credential=issued.credential, kind="request_count", window="minute", limit=1
+    )
     url = gateway.proxy_url("docs")
     assert [post_call(url, issued.token).status_code for _ in range(2)] == [200, 429]
     meter.limit = 3
@@ -178,8 +217,12 @@ def test_a_changed_meter_applies_from_the_next_call(gateway, tenant, target):
 
 def test_a_warm_metered_call_makes_zero_database_queries(gateway, tenant, target):
     issued = issue_credential(tenant, target, "POST /tools/search")
-    meter_create(tenant=tenant, credential=issued.credential, kind="request_count", window="minute", limit=100)
-    meter_create(tenant=tenant, target=target, kind="response_value", window="day", limit=10**6, value_paths=[TOKENS])
+    meter_create(
+        tenant=tenant, credential=issued.credential, kind="request_count", window="minute", limit=100
+    )
+    meter_create(
+        tenant=tenant, target=target, kind="response_value", window="day", limit=10**6, value_paths=[TOKENS]
+    )
     url = gateway.proxy_url("docs")
     assert post_call(url, issued.token).status_code == 200  # warms the policy and meter caches
 
@@ -187,3 +230,25 @@ def test_a_warm_metered_call_makes_zero_database_queries(gateway, tenant, target
         response = post_call(url, issued.token)
     assert response.status_code == 200 and "RateLimit" in response.headers
     assert queries.statements == []
+
+
+def test_a_batch_counts_each_metered_call_and_is_refused_whole(gateway, tenant, target):
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    meter_create(tenant=tenant, credential=issued.credential, kind="request_count", window="minute", limit=3)
+    calls = [
+        {
+            "jsonrpc": "2.0",
+            "id": n,
+            "method": "tools/call",
+            "params": {"name": "search", "arguments": {"query": "q"}},
+        }
+        for n in (1, 2)
+    ]
+    headers = {**JSONRPC_HEADERS, "Authorization": f"Bearer {issued.token}"}
+    url = gateway.proxy_url("docs")
+    first = httpx2.post(url, content=orjson.dumps(calls), headers=headers, timeout=10)
+    second = httpx2.post(url, content=orjson.dumps(calls), headers=headers, timeout=10)
+    assert first.status_code != 429 and ";r=1;" in first.headers["RateLimit"]  # forwarded: 2 of 3 used
+    assert second.status_code == 429  # two calls need two units; one is left
+    assert second.json()["error"]["data"]["meter"]["used"] == 2
+    assert post_call(url, issued.token).status_code == 200  # the one left is still there

@@ -48,14 +48,24 @@ def test_redis_outage_open_meters_pass_closed_meters_503_and_enforcement_resumes
 ):
     lenient = issue_credential(tenant, target, "POST /tools/search", name="lenient")
     strict = issue_credential(tenant, target, "POST /tools/search", name="strict")
-    opened = meter_create(tenant=tenant, credential=lenient.credential, kind="request_count", window="minute", limit=2)
+    opened = meter_create(
+        tenant=tenant, credential=lenient.credential, kind="request_count", window="minute", limit=2
+    )
     closed = meter_create(
-        tenant=tenant, credential=strict.credential, kind="request_count", window="minute", limit=2, fail_mode="closed"
+        tenant=tenant,
+        credential=strict.credential,
+        kind="request_count",
+        window="minute",
+        limit=2,
+        fail_mode="closed",
     )
     meters_on(gateway, redis_server.url)
     url = gateway.proxy_url("docs")
     try:
-        assert [post_call(url, lenient.token).status_code, post_call(url, strict.token).status_code] == [200, 200]
+        assert [post_call(url, lenient.token).status_code, post_call(url, strict.token).status_code] == [
+            200,
+            200,
+        ]
 
         redis_server.stop()
         started = time.monotonic()

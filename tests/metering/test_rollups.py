@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 
 from audit.models import AuditEvent
 from metering import services
@@ -38,8 +40,19 @@ def audit_event(tenant, target, credential, *, at: datetime, tool: str = "search
 def rollup_rows() -> list[tuple]:
     return list(
         UsageRollup.objects.order_by("period", "period_start", "credential_id", "tool").values_list(
-            "period", "period_start", "tenant_id", "target_id", "credential_id", "tool", "calls", "denials",
-            "rate_limited", "errors", "response_values", "latency_p50_ms", "latency_p95_ms",
+            "period",
+            "period_start",
+            "tenant_id",
+            "target_id",
+            "credential_id",
+            "tool",
+            "calls",
+            "denials",
+            "rate_limited",
+            "errors",
+            "response_values",
+            "latency_p50_ms",
+            "latency_p95_ms",
         )
     )
 
@@ -108,7 +121,12 @@ def test_a_crash_halfway_changes_nothing_and_the_next_run_completes(events, tena
     after = rollup_rows()
     usage_rollup_run(now=NOW)
     assert rollup_rows() == after
-    assert UsageRollup.objects.get(period="hour", period_start=NOW.replace(hour=9, minute=0), credential=agent).calls == 21
+    assert (
+        UsageRollup.objects.get(
+            period="hour", period_start=NOW.replace(hour=9, minute=0), credential=agent
+        ).calls
+        == 21
+    )
 
 
 def test_events_arriving_late_for_an_old_hour_are_rolled_up(events, tenant, target):
@@ -154,3 +172,26 @@ def test_since_recomputes_old_hours_and_drops_rows_whose_events_are_gone(events,
     assert not UsageRollup.objects.filter(period="hour", period_start=NOW.replace(hour=9, minute=0)).exists()
     [day] = UsageRollup.objects.filter(period="day", credential=events[0], tool="search")
     assert day.calls == 1
+
+
+def test_without_a_broker_the_gateway_keeps_rollups_current_itself(events, settings):
+    from metering.runtime import keep_rollups_current, rollups_in_process
+
+    def rolled_up() -> bool:
+        try:
+            return UsageRollup.objects.filter(period="hour").exists()
+        finally:
+            connection.close()
+
+    async def run_briefly() -> None:
+        task = asyncio.get_running_loop().create_task(keep_rollups_current(0.05))
+        deadline = time.monotonic() + 10
+        while not await asyncio.to_thread(rolled_up) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # what settings.py says when there is no broker
+    assert rollups_in_process()
+    asyncio.run(run_briefly())
+    assert UsageRollup.objects.filter(period="hour").exists()

@@ -40,7 +40,7 @@ class Command(GatewayCommand):
             action="append",
             default=[],
             metavar="PATH",
-            help="JSON path summed per call, e.g. $.result.structuredContent.usage.total_tokens (repeatable).",
+            help="JSON path summed per call, e.g. $.result._meta.cost (repeatable).",
         )
         parser.add_argument("--fail-mode", choices=Meter.FailMode.values, default=Meter.FailMode.OPEN)
         parser.add_argument("--description", default="")

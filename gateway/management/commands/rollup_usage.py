@@ -21,7 +21,9 @@ class Command(GatewayCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
-        parser.add_argument("--since", metavar="YYYY-MM-DD[THH:MM]", help="Also recompute every hour since (UTC).")
+        parser.add_argument(
+            "--since", metavar="YYYY-MM-DD[THH:MM]", help="Also recompute every hour since (UTC)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         since = parse_since(options["since"]) if options["since"] else None
@@ -37,5 +39,7 @@ def parse_since(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise CommandError(f"--since must be a date or time such as 2026-01-31 or 2026-01-31T12:00; got {value!r}") from None
+        raise CommandError(
+            f"--since must be a date or time such as 2026-01-31 or 2026-01-31T12:00; got {value!r}"
+        ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
