@@ -32,10 +32,11 @@ def bump_policy_version() -> None:
     if not updated:
         PolicyVersion.objects.get_or_create(pk=1, defaults={"version": 1})
     policy_cache.invalidate()
-    _publish()
+    publish_invalidation()
 
 
-def _publish() -> None:
+def publish_invalidation() -> None:
+    """Tell the other processes (through Redis, when configured) to empty their caches."""
     from gateway.redis_client import sync_redis
 
     client = sync_redis()

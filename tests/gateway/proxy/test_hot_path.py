@@ -8,6 +8,7 @@ import httpx2
 import orjson
 
 from gateway.models import Credential
+from policies.invalidation import publish_invalidation
 from policies.models import PolicyVersion
 from tests.conftest import issue_credential
 from tests.queries import count_request_queries
@@ -50,9 +51,11 @@ def test_revocation_by_another_process_takes_effect_within_a_second(gateway, ten
     url = gateway.proxy_url("docs")
     assert _list_tools(url, issued.token).status_code == 200
 
-    # Another process revokes: the row changes and the version is bumped, with no signal here.
+    # Another process revokes: the row changes, the version is bumped and (with Redis) published,
+    # with no signal in this process.
     Credential.objects.filter(pk=issued.credential.pk).update(revoked_at="2020-01-01T00:00:00Z")
     PolicyVersion.objects.update_or_create(pk=1, defaults={"version": 10_000})
+    publish_invalidation()
     revoked_at = time.monotonic()
     while _list_tools(url, issued.token).status_code != 401:
         assert time.monotonic() - revoked_at < 1.5, "revocation not seen within the poll interval"
