@@ -1,10 +1,16 @@
-"""Acceptance: Redis stops mid-test; open meters let calls through (audited), closed ones give 503."""
+"""Against a redis-server of the test's own: what a metered call costs it, and what an outage does.
+
+Redis stops mid-test: open meters let calls through (audited), closed ones give 503.
+"""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +101,77 @@ def test_redis_outage_open_meters_pass_closed_meters_503_and_enforcement_resumes
     failed = AuditEvent.objects.get(jsonrpc_id="42")
     assert (failed.decision, failed.status_code) == ("error", 503)
     assert failed.meter_notes == [f"meter m{closed.pk} not enforced: Redis unavailable (ConnectionError)"]
+
+
+class Monitor:
+    """``redis-cli monitor``: every command Redis receives, those run inside scripts marked ``lua``."""
+
+    def __init__(self, server: RedisServer) -> None:
+        import redis
+
+        self.log = tempfile.NamedTemporaryFile(suffix=".log")
+        cli = shutil.which("redis-cli") or "redis-cli"
+        self.popen = subprocess.Popen([cli, "-p", str(server.port), "monitor"], stdout=self.log)
+        self.client = redis.Redis(port=server.port)
+        deadline = time.monotonic() + 5
+        while b"ready" not in Path(self.log.name).read_bytes():
+            self.client.echo("ready")
+            assert time.monotonic() < deadline, "redis-cli monitor did not attach"
+            time.sleep(0.05)
+
+    def mark(self, name: str) -> None:
+        self.client.echo(f"phase {name}")
+
+    def round_trips(self) -> dict[str, int]:
+        """Commands sent by clients (not from inside a script), per phase."""
+        self.mark("end")
+        time.sleep(0.2)
+        self.popen.terminate()
+        self.popen.wait(5)
+        self.client.close()
+        counts: dict[str, int] = {}
+        phase = ""
+        for line in Path(self.log.name).read_text().splitlines():
+            line = line.lower()
+            if '"echo" "phase ' in line:
+                phase = line.rsplit('"phase ', 1)[1].rstrip('"')
+                counts.setdefault(phase, 0)
+            elif phase and "lua]" not in line and '"echo"' not in line:
+                counts[phase] += 1
+        counts.pop("end", None)
+        return counts
+
+
+def test_a_metered_call_costs_one_redis_round_trip_and_values_one_more(gateway, tenant, target, redis_server):
+    plain = issue_credential(tenant, target, "POST /tools/search", name="plain")
+    counted = issue_credential(tenant, target, "POST /tools/search", name="counted")
+    valued = issue_credential(tenant, target, "POST /tools/search", name="valued")
+    for issued in (counted, valued):  # two request_count meters each
+        for window in ("minute", "hour"):
+            meter_create(
+                tenant=tenant, credential=issued.credential, kind="request_count", window=window, limit=100
+            )
+    meter_create(
+        tenant=tenant,
+        credential=valued.credential,
+        kind="response_value",
+        window="day",
+        limit=10**6,
+        value_paths=["$.result.structuredContent.usage.total_tokens"],
+    )
+    meters_on(gateway, redis_server.url)
+    url = gateway.proxy_url("docs")
+    try:
+        for issued in (plain, counted, valued):  # warm the caches and load the script
+            assert post_call(url, issued.token).status_code == 200
+        monitor = Monitor(redis_server)
+        for name, issued in (("plain", plain), ("counted", counted), ("valued", valued)):
+            monitor.mark(name)
+            for _ in range(10):
+                assert post_call(url, issued.token).status_code == 200
+        trips = monitor.round_trips()
+    finally:
+        close_meters(gateway)
+    # Ten calls each: none without meters, one script call with two count meters, one more after
+    # the response when a response_value meter applies.
+    assert trips == {"plain": 0, "counted": 10, "valued": 20}
