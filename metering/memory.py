@@ -44,30 +44,34 @@ class MemoryLimiter:
 
     async def add(self, charges: tuple[Charge, ...], now: float) -> tuple[MeterReading, ...]:
         now_ms = int(now * 1000)
+        spans = [window_span(charge.meter.window, now_ms) for charge in charges]
         with self._lock:
-            for charge in charges:
-                self._add(charge, now_ms)
-            return tuple(self._read(charge.meter, now_ms) for charge in charges)
+            for charge, span in zip(charges, spans, strict=True):
+                self._add(charge, span, now_ms)
+            return tuple(self._read(c.meter, span, now_ms) for c, span in zip(charges, spans, strict=True))
 
     def check_now(self, charges: tuple[Charge, ...], now: float) -> CheckResult:
         """Refuse at the first charge that does not fit, else count all of them."""
         now_ms = int(now * 1000)
+        spans = [window_span(charge.meter.window, now_ms) for charge in charges]
         with self._lock:
-            before = [self._read(charge.meter, now_ms) for charge in charges]
-            for charge, reading in zip(charges, before, strict=True):
+            before = [self._read(c.meter, span, now_ms) for c, span in zip(charges, spans, strict=True)]
+            for charge, span, reading in zip(charges, spans, before, strict=True):
                 fits = FitTest(limit=charge.meter.limit, amount=charge.amount, needs_room=charge.needs_room)
                 if not fits(reading.used):
                     return CheckResult(
-                        tuple(before), reading, self._free_ms(charge.meter, now_ms, fits, reading)
+                        tuple(before), reading, self._free_ms(charge.meter, span, now_ms, fits, reading)
                     )
-            for charge in charges:
-                self._add(charge, now_ms)
-            return CheckResult(tuple(self._read(charge.meter, now_ms) for charge in charges))
+            for charge, span in zip(charges, spans, strict=True):
+                self._add(charge, span, now_ms)
+            return CheckResult(
+                tuple(self._read(c.meter, span, now_ms) for c, span in zip(charges, spans, strict=True))
+            )
 
     def peek(self, meters: tuple[CompiledMeter, ...], now: float) -> tuple[MeterReading, ...]:
         now_ms = int(now * 1000)
         with self._lock:
-            return tuple(self._read(meter, now_ms) for meter in meters)
+            return tuple(self._read(meter, window_span(meter.window, now_ms), now_ms) for meter in meters)
 
     def reset(self, meter: CompiledMeter, now: float) -> None:
         with self._lock:
@@ -79,8 +83,7 @@ class MemoryLimiter:
             counter.period, counter.total = span.suffix, 0.0  # a new calendar period starts at zero
         return counter
 
-    def _read(self, meter: CompiledMeter, now_ms: int) -> MeterReading:
-        span = window_span(meter.window, now_ms)
+    def _read(self, meter: CompiledMeter, span: WindowSpan, now_ms: int) -> MeterReading:
         counter = self._counter(meter, span)
         if span.sliding:
             sliding_prune(counter.buckets, span, now_ms)
@@ -90,10 +93,9 @@ class MemoryLimiter:
             used, reset_ms = counter.total, span.end_ms - now_ms
         return MeterReading(meter=meter, used=used, reset_ms=reset_ms, window_seconds=span.seconds)
 
-    def _add(self, charge: Charge, now_ms: int) -> None:
+    def _add(self, charge: Charge, span: WindowSpan, now_ms: int) -> None:
         if charge.amount == 0:
             return
-        span = window_span(charge.meter.window, now_ms)
         counter = self._counter(charge.meter, span)
         if span.sliding:
             index = now_ms // span.bucket_ms
@@ -101,8 +103,9 @@ class MemoryLimiter:
         else:
             counter.total += charge.amount
 
-    def _free_ms(self, meter: CompiledMeter, now_ms: int, fits: FitTest, reading: MeterReading) -> int:
-        span = window_span(meter.window, now_ms)
+    def _free_ms(
+        self, meter: CompiledMeter, span: WindowSpan, now_ms: int, fits: FitTest, reading: MeterReading
+    ) -> int:
         if not span.sliding:
             return span.end_ms - now_ms
         buckets = self._counters[meter.key].buckets

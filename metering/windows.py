@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 SLIDING_BUCKETS = 60
 _SLIDING_BUCKET_MS = {"minute": 1_000, "hour": 60_000}
@@ -34,18 +35,28 @@ class WindowSpan:
         return self.bucket_ms > 0
 
 
+_SLIDING = {
+    name: WindowSpan("s", ms, 0, ms * SLIDING_BUCKETS // 1000) for name, ms in _SLIDING_BUCKET_MS.items()
+}
+_DAY_MS = 86_400_000
+
+
 def window_span(window: str, now_ms: int) -> WindowSpan:
     """The span of ``window`` ("minute", "hour", "day" or "month") at ``now_ms``."""
-    bucket_ms = _SLIDING_BUCKET_MS.get(window)
-    if bucket_ms is not None:
-        return WindowSpan("s", bucket_ms, 0, bucket_ms * SLIDING_BUCKETS // 1000)
-    moment = datetime.fromtimestamp(now_ms / 1000, UTC)
+    sliding = _SLIDING.get(window)
+    if sliding is not None:
+        return sliding
+    return _calendar_span(window, now_ms // _DAY_MS)
+
+
+@lru_cache(maxsize=64)
+def _calendar_span(window: str, day_index: int) -> WindowSpan:
+    """Calendar spans change once a day at most: computed once per UTC day (strftime is slow)."""
+    start = datetime.fromtimestamp(day_index * 86_400, UTC)
     if window == "day":
-        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-        end = start + timedelta(days=1)
-        return WindowSpan(f"d{start:%Y%m%d}", 0, _ms(end), 86_400)
+        return WindowSpan(f"d{start:%Y%m%d}", 0, _ms(start + timedelta(days=1)), 86_400)
     if window == "month":
-        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        start = start.replace(day=1)
         end = (start + timedelta(days=32)).replace(day=1)
         return WindowSpan(f"m{start:%Y%m}", 0, _ms(end), int((end - start).total_seconds()))
     raise ValueError(f"unknown meter window {window!r}")
