@@ -109,6 +109,13 @@ async def load(url: str, token: str | None, concurrency: int, total: int) -> tup
         await asyncio.gather(*(c.aclose() for c in clients))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process, from /proc."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def redis_calls(client: redis.Redis) -> int:
     """Commands clients sent (a script's own commands are not counted separately)."""
     stats = client.info("commandstats")
@@ -153,9 +160,8 @@ def main() -> None:
         processes.append(start(serve, env, log))
         wait_for(f"http://127.0.0.1:{gateway_port}/healthz")
         wait_for(upstream)
-        report(
-            upstream, f"http://127.0.0.1:{gateway_port}/mcp/bench/", plain, metered, redis_port, args.requests
-        )
+        gateway = f"http://127.0.0.1:{gateway_port}/mcp/bench/"
+        report(upstream, gateway, plain, metered, redis_port, args.requests, gateway_pid=processes[-1].pid)
     finally:
         for process in processes:
             process.terminate()
@@ -171,7 +177,9 @@ uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", lifespan="o
 """
 
 
-def report(direct: str, proxied: str, plain: str, metered: str, redis_port: int, total: int) -> None:
+def report(
+    direct: str, proxied: str, plain: str, metered: str, redis_port: int, total: int, *, gateway_pid: int
+) -> None:
     counter = redis.Redis(port=redis_port)
     cases = [
         ("direct", direct, None),
@@ -181,18 +189,19 @@ def report(direct: str, proxied: str, plain: str, metered: str, redis_port: int,
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print("| case | concurrency | req/s | p50 ms | p99 ms | Redis calls per call |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| case | concurrency | req/s | p50 ms | p99 ms | gateway CPU ms/call | Redis calls per call |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for label, url, token in cases:
         for concurrency in (1, 32):
-            before = redis_calls(counter)
+            before, cpu_before = redis_calls(counter), cpu_seconds(gateway_pid)
             latencies, elapsed, errors = asyncio.run(load(url, token, concurrency, total))
             per_call = (redis_calls(counter) - before) / (2 * total)  # the warm-up sent as many
+            cpu = (cpu_seconds(gateway_pid) - cpu_before) / (2 * total) * 1000 if token else 0.0
             latencies.sort()
             p99 = latencies[int(0.99 * (len(latencies) - 1))] * 1000
             print(
                 f"| {label} | {concurrency} | {len(latencies) / elapsed:,.0f} | "
-                f"{statistics.median(latencies) * 1000:.2f} | {p99:.2f} | {per_call:.2f} |"
+                f"{statistics.median(latencies) * 1000:.2f} | {p99:.2f} | {cpu:.2f} | {per_call:.2f} |"
                 + (f" ({errors} errors)" if errors else "")
             )
     counter.close()
