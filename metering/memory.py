@@ -75,10 +75,10 @@ class MemoryLimiter:
 
     def reset(self, meter: CompiledMeter, now: float) -> None:
         with self._lock:
-            self._counters.pop(meter.key, None)
+            self._counters.pop(f"{meter.key}:{meter.window}", None)
 
     def _counter(self, meter: CompiledMeter, span: WindowSpan) -> _Counter:
-        counter = self._counters.setdefault(meter.key, _Counter())
+        counter = self._counters.setdefault(f"{meter.key}:{meter.window}", _Counter())
         if not span.sliding and counter.period != span.suffix:
             counter.period, counter.total = span.suffix, 0.0  # a new calendar period starts at zero
         return counter
@@ -108,7 +108,7 @@ class MemoryLimiter:
     ) -> int:
         if not span.sliding:
             return span.end_ms - now_ms
-        buckets = self._counters[meter.key].buckets
+        buckets = self._counters[f"{meter.key}:{meter.window}"].buckets
         return sliding_free_ms(buckets, span, now_ms, fits=fits, used=reading.used)
 
 

@@ -25,7 +25,7 @@ _SLIDING_BUCKET_MS = {"minute": 1_000, "hour": 60_000}
 class WindowSpan:
     """Where ``now`` falls in a meter's window, in milliseconds since the epoch."""
 
-    suffix: str  # key suffix: "s" for a sliding window, else the calendar period
+    suffix: str  # key suffix: "sm" / "sh" for a sliding minute / hour, else the calendar period
     bucket_ms: int  # 0 for a calendar window
     end_ms: int  # end of the calendar period; 0 for a sliding window
     seconds: int  # the window's length, as announced in RateLimit-Policy
@@ -35,8 +35,10 @@ class WindowSpan:
         return self.bucket_ms > 0
 
 
+# The suffix names the window: a meter moved from minute to hour must not read second buckets as minutes.
 _SLIDING = {
-    name: WindowSpan("s", ms, 0, ms * SLIDING_BUCKETS // 1000) for name, ms in _SLIDING_BUCKET_MS.items()
+    name: WindowSpan(f"s{name[0]}", ms, 0, ms * SLIDING_BUCKETS // 1000)
+    for name, ms in _SLIDING_BUCKET_MS.items()
 }
 _DAY_MS = 86_400_000
 

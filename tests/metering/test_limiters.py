@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -174,3 +175,17 @@ async def test_a_batch_needs_room_for_each_of_its_calls(new_limiter, clock):
     await closing(limiter)
     assert first.refused is None and second.refused is not None and third.refused is None
     assert third.readings[0].used == 5
+
+
+async def test_a_meter_moved_to_another_window_starts_that_window_afresh(new_limiter, clock):
+    limiter, minute = new_limiter(), make_meter(limit=3, window="minute")
+    hour = replace(minute, window="hour")  # the same meter (same counters' key), edited
+    for _ in range(3):
+        await limiter.check(calls(minute), clock())
+    clock.advance(5)
+    moved = await limiter.check(calls(hour), clock())
+    clock.advance(3700)  # past the hour: second-sized buckets must not linger as if they were minutes
+    later = [(await limiter.check(calls(hour), clock())).refused is None for _ in range(3)]
+    await closing(limiter)
+    assert moved.refused is None and moved.readings[0].used == 1
+    assert later == [True, True, True]
