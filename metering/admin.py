@@ -12,7 +12,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.forms.formsets import INITIAL_FORM_COUNT, TOTAL_FORM_COUNT, ManagementForm
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -51,21 +50,7 @@ class MeterForm(forms.ModelForm):
         return [line.strip() for line in self.cleaned_data["value_paths"].splitlines() if line.strip()]
 
 
-class MeterFormSet(BaseInlineFormSet):
-    """The meter rows of a page. A post that leaves them out entirely (a script, or a form built
-    before meters existed) leaves the meters as they are instead of failing the whole save."""
-
-    @property
-    def management_form(self) -> ManagementForm:
-        if self.is_bound and f"{self.prefix}-{TOTAL_FORM_COUNT}" not in self.data:
-            untouched = {f"{self.prefix}-{TOTAL_FORM_COUNT}": 0, f"{self.prefix}-{INITIAL_FORM_COUNT}": 0}
-            form = ManagementForm(untouched, auto_id=self.auto_id, prefix=self.prefix, renderer=self.renderer)
-            form.full_clean()
-            return form
-        return super().management_form
-
-
-class _TenantFromParentFormSet(MeterFormSet):
+class _TenantFromParentFormSet(BaseInlineFormSet):
     """A meter added on a target or credential page belongs to that object's tenant."""
 
     def save_new(self, form: forms.ModelForm, commit: bool = True) -> Meter:
@@ -97,7 +82,7 @@ class MeterInline(admin.TabularInline):
 
     model = Meter
     form = MeterForm
-    formset = MeterFormSet
+    formset = BaseInlineFormSet
     extra = 0
     fields = [*_FIELDS, "current_use", "room_back_at", "reset_link"]
     readonly_fields = ["current_use", "room_back_at", "reset_link"]

@@ -51,6 +51,15 @@ def messages_of(response: Any) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
 
+# The meters inline's management form, as the page posts it with no meter rows.
+NO_METERS = {
+    "meters-TOTAL_FORMS": "0",
+    "meters-INITIAL_FORMS": "0",
+    "meters-MIN_NUM_FORMS": "0",
+    "meters-MAX_NUM_FORMS": "1000",
+}
+
+
 def credential_form(tenant: Tenant, targets: list[Target], **extra: Any) -> dict[str, Any]:
     """The credential add form as the browser posts it, with one inline allow-rule."""
     return {
@@ -67,6 +76,7 @@ def credential_form(tenant: Tenant, targets: list[Target], **extra: Any) -> dict
         "rules-0-method": "post",
         "rules-0-path": "/tools/search",
         "rules-0-description": "",
+        **NO_METERS,
         **extra,
     }
 
@@ -82,6 +92,7 @@ def target_form(tenant: Tenant, **extra: Any) -> dict[str, Any]:
         "auth_type": "bearer",
         "auth_header_name": "",
         "upstream_secret": "",
+        **NO_METERS,
         **extra,
     }
 
