@@ -27,6 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import loadgen
 import proxy_bench as bench
 
 STEPS = 4
@@ -50,7 +51,7 @@ async def stream_arrivals(url: str, token: str) -> list[float]:
     headers = {"accept": "application/json, text/event-stream", "authorization": f"Bearer {token}"}
     async with httpx2.AsyncClient(headers=headers, timeout=30, trust_env=False) as client:
         params = {
-            "protocolVersion": bench.PROTOCOL_VERSION,
+            "protocolVersion": loadgen.PROTOCOL_VERSION,
             "capabilities": {},
             "clientInfo": {"name": "check", "version": "1"},
         }
@@ -59,7 +60,7 @@ async def stream_arrivals(url: str, token: str) -> list[float]:
         )
         session = {
             "mcp-session-id": init.headers["mcp-session-id"],
-            "mcp-protocol-version": bench.PROTOCOL_VERSION,
+            "mcp-protocol-version": loadgen.PROTOCOL_VERSION,
         }
         await client.post(
             url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session
@@ -174,7 +175,7 @@ def main() -> None:
         up_port = bench.free_port()
         upstream_url = f"http://127.0.0.1:{up_port}/mcp"
         upstream = bench.start(
-            [bench.PYTHON, bench.__file__, "_upstream", str(up_port)], env, tmp / "upstream.log"
+            [bench.PYTHON, str(bench.LOADGEN), "upstream", str(up_port)], env, tmp / "upstream.log"
         )
         report: dict[str, Any] = {}
         try:

@@ -95,7 +95,10 @@ def test_served_gateway_stops_cleanly_on_sigterm(served):
 
     process.send_signal(signal.SIGTERM)
 
-    assert process.wait(10) == 0
+    # uvicorn re-raises the signal once it has shut down gracefully, so -SIGTERM is a clean exit too.
+    assert process.wait(10) in (0, -signal.SIGTERM)
+    output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+    assert "Traceback" not in output
 
 
 def test_several_workers_without_redis_are_refused_with_a_clear_message(serve_env):
