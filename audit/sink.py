@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from django.db import connections, router, transaction
 
 from gateway.background import run_in_background_thread
 
@@ -26,10 +27,30 @@ AuditRecord = dict[str, Any]
 
 
 def write_records(records: list[AuditRecord]) -> None:
-    """Insert records as AuditEvent rows in one statement."""
+    """Insert records as AuditEvent rows with one prepared statement (``executemany``).
+
+    ``bulk_create`` spent most of the audit writer's time compiling one giant INSERT per batch;
+    here the statement is built once and only the values are prepared per row. Fields a record
+    leaves out take the model default.
+    """
     from audit.models import AuditEvent
 
-    AuditEvent.objects.bulk_create([AuditEvent(**record) for record in records])
+    fields = [field for field in AuditEvent._meta.concrete_fields if not field.primary_key]
+    connection = connections[router.db_for_write(AuditEvent)]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    rows = [
+        [
+            field.get_db_prep_save(
+                record[field.attname] if field.attname in record else field.get_default(), connection
+            )
+            for field in fields
+        ]
+        for record in records
+    ]
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)  # noqa: S608
 
 
 class AuditSink:

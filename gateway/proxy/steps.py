@@ -216,6 +216,9 @@ async def forward(ctx: ProxyContext) -> None:
 def _set_session_header(ctx: ProxyContext, upstream_id: str | None) -> None:
     if not upstream_id or ctx.credential is None or ctx.target is None:
         return
+    if upstream_id == ctx.upstream_session_id:  # the session the agent presented: its id still holds
+        ctx.response_headers["mcp-session-id"] = ctx.agent_session_id
+        return
     ctx.response_headers["mcp-session-id"] = bind_session(
         credential_id=ctx.credential.id, target_id=ctx.target.id, upstream_id=upstream_id
     )
