@@ -37,7 +37,7 @@ def write_records(records: list[AuditRecord]) -> None:
 
     fields = [field for field in AuditEvent._meta.concrete_fields if not field.primary_key]
     connection = connections[router.db_for_write(AuditEvent)]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    columns = ", ".join(connection.ops.quote_name(field.column or field.attname) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
     rows = [

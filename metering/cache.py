@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
+from gateway.singleflight import MISSING, SingleFlight
 from metering.compiler import CompiledMeter
 from metering.selectors import compiled_meters_for_call
 from policies.compiler import CompiledCredential, CompiledTarget
@@ -38,19 +39,29 @@ class MeterCache:
     def __init__(self, max_entries: int = 10_000) -> None:
         self.max_entries = max_entries
         self._entries: dict[tuple[int, int], _Entry] = {}
+        self._flights = SingleFlight()
 
     async def meters(
         self, credential: CompiledCredential, target: CompiledTarget
     ) -> tuple[CompiledMeter, ...]:
-        entry = self._entries.get((credential.id, target.id))
-        if entry is not None and entry.credential is credential and entry.target is target:
-            return entry.meters
-        meters = await sync_to_async(_load)(
-            tenant_id=credential.tenant_id, target_id=target.id, credential_id=credential.id
-        )
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
-        self._entries[(credential.id, target.id)] = _Entry(credential, target, meters)
+        key = (credential.id, target.id)
+
+        def cached() -> object:
+            entry = self._entries.get(key)
+            if entry is not None and entry.credential is credential and entry.target is target:
+                return entry.meters
+            return MISSING
+
+        async def load() -> tuple[CompiledMeter, ...]:
+            meters = await sync_to_async(_load)(
+                tenant_id=credential.tenant_id, target_id=target.id, credential_id=credential.id
+            )
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key] = _Entry(credential, target, meters)
+            return meters
+
+        meters: tuple[CompiledMeter, ...] = await self._flights.get(key, cached, load)
         return meters
 
     def clear(self) -> None:

@@ -10,11 +10,12 @@ so a flood of bad tokens cannot turn into a flood of queries.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
+from gateway.singleflight import MISSING, SingleFlight
 from policies.compiler import CompiledCredential, CompiledTarget
 from policies.selectors import compiled_credential_get, compiled_target_get
 
@@ -29,20 +30,24 @@ def _run_and_release(fn: Callable[..., T], **kwargs: object) -> T:
 
 
 class PolicyCache:
-    """Compiled targets by slug and compiled credentials by token prefix."""
+    """Compiled targets by slug and compiled credentials by token prefix.
+
+    Loads are single-flight: calls that miss the same key while it is loading wait for that load
+    instead of each querying the database (a cold start under load would otherwise run one load
+    per concurrent call).
+    """
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self.max_entries = max_entries
-        self._targets: dict[str, CompiledTarget | None] = {}
-        self._credentials: dict[str, CompiledCredential | None] = {}
+        self._tables: dict[str, dict[str, Any]] = {"target": {}, "credential": {}}
+        self._flights = SingleFlight()
         self._generation = 0
         self._version: int | None = None
 
     def invalidate(self) -> None:
         """Forget every compiled entry; they are reloaded on next use."""
         self._generation += 1
-        self._targets = {}
-        self._credentials = {}
+        self._tables = {"target": {}, "credential": {}}
 
     def observe_version(self, version: int) -> None:
         """Record the configuration version seen in the database; a new one invalidates."""
@@ -51,32 +56,28 @@ class PolicyCache:
         self._version = version
 
     async def target(self, slug: str) -> CompiledTarget | None:
-        try:
-            return self._targets[slug]
-        except KeyError:
-            pass
-        generation = self._generation
-        compiled = await sync_to_async(_run_and_release)(compiled_target_get, slug=slug)
-        self._store(self._targets, slug, compiled, generation)
+        compiled: CompiledTarget | None = await self._get("target", slug, compiled_target_get, slug=slug)
         return compiled
 
     async def credential(self, prefix: str) -> CompiledCredential | None:
-        try:
-            return self._credentials[prefix]
-        except KeyError:
-            pass
-        generation = self._generation
-        compiled = await sync_to_async(_run_and_release)(compiled_credential_get, prefix=prefix)
-        self._store(self._credentials, prefix, compiled, generation)
+        compiled: CompiledCredential | None = await self._get(
+            "credential", prefix, compiled_credential_get, prefix=prefix
+        )
         return compiled
 
-    def _store(self, table: dict[str, T], key: str, value: T, generation: int) -> None:
-        # A load that raced with an invalidation may hold stale data: do not keep it.
-        if generation != self._generation:
-            return
-        if len(table) >= self.max_entries:
-            table.clear()
-        table[key] = value
+    async def _get(self, kind: str, key: str, loader: Callable[..., Any], **kwargs: object) -> Any:
+        async def load() -> Any:
+            generation = self._generation
+            compiled = await sync_to_async(_run_and_release)(loader, **kwargs)
+            # A load that raced with an invalidation may hold stale data: do not keep it.
+            if generation == self._generation:
+                table = self._tables[kind]
+                if len(table) >= self.max_entries:
+                    table.clear()
+                table[key] = compiled
+            return compiled
+
+        return await self._flights.get((kind, key), lambda: self._tables[kind].get(key, MISSING), load)
 
 
 policy_cache = PolicyCache()

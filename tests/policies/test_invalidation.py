@@ -28,13 +28,13 @@ def test_a_change_published_on_redis_empties_another_process_cache(transactional
     other_process_cache = PolicyCache()
 
     async def scenario() -> float:
-        other_process_cache._credentials["k"] = None  # a compiled entry held by the other process
+        other_process_cache._tables["credential"]["k"] = None  # a compiled entry held by the other process
         listener = asyncio.create_task(listen_for_invalidations(other_process_cache))
         await asyncio.sleep(0.3)  # subscribed
-        other_process_cache._credentials["k"] = None
+        other_process_cache._tables["credential"]["k"] = None
         started = time.monotonic()
         await asyncio.to_thread(bump_policy_version)
-        while "k" in other_process_cache._credentials:
+        while "k" in other_process_cache._tables["credential"]:
             assert time.monotonic() - started < 1, "invalidation not received"
             await asyncio.sleep(0.01)
         listener.cancel()

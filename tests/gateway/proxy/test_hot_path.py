@@ -77,3 +77,20 @@ def test_last_used_at_is_kept_without_a_write_per_request(gateway, tenant, targe
     gateway.server.call(flush())
     issued.credential.refresh_from_db()
     assert issued.credential.last_used_at is not None  # ... until the periodic flush
+
+
+def test_a_burst_of_cold_calls_loads_the_policy_once(gateway, tenant, target):
+    from concurrent.futures import ThreadPoolExecutor
+
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    with count_request_queries() as single:
+        assert _list_tools(gateway.proxy_url("docs"), issued.token).status_code == 200
+    from policies.cache import policy_cache
+
+    policy_cache.invalidate()
+    with count_request_queries() as burst, ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(
+            pool.map(lambda _: _list_tools(gateway.proxy_url("docs"), issued.token).status_code, range(16))
+        )
+    assert statuses == [200] * 16
+    assert len(burst.statements) == len(single.statements)  # one load per key, not one per call
