@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
+from gateway.proxy.errors import ConfigurationUnavailable
 from gateway.singleflight import MISSING, SingleFlight
 from policies.compiler import CompiledCredential, CompiledTarget
 from policies.selectors import compiled_credential_get, compiled_target_get
@@ -68,7 +69,13 @@ class PolicyCache:
     async def _get(self, kind: str, key: str, loader: Callable[..., Any], **kwargs: object) -> Any:
         async def load() -> Any:
             generation = self._generation
-            compiled = await sync_to_async(_run_and_release)(loader, **kwargs)
+            try:
+                compiled = await sync_to_async(_run_and_release)(loader, **kwargs)
+            except DatabaseError as exc:
+                reason = f"the configuration database is unavailable ({type(exc).__name__})"
+                raise ConfigurationUnavailable(
+                    f"Policy cannot be loaded: {reason}", headers={"Retry-After": "1"}
+                ) from None
             # A load that raced with an invalidation may hold stale data: do not keep it.
             if generation == self._generation:
                 table = self._tables[kind]

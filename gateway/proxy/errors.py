@@ -115,6 +115,12 @@ class MeterUnavailable(GatewayError):
     status, code, decision = 503, METER_UNAVAILABLE, "error"
 
 
+class ConfigurationUnavailable(GatewayError):
+    """The policy of a call is not cached and the database cannot be read right now."""
+
+    status, code, decision = 503, -32050, "error"
+
+
 class UpstreamUnavailable(GatewayError):
     status, code, decision = 502, UPSTREAM_UNAVAILABLE, "error"
 

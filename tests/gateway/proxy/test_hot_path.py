@@ -94,3 +94,20 @@ def test_a_burst_of_cold_calls_loads_the_policy_once(gateway, tenant, target):
         )
     assert statuses == [200] * 16
     assert len(burst.statements) == len(single.statements)  # one load per key, not one per call
+
+
+def test_a_cold_call_while_the_database_is_down_gets_503_not_500(gateway, tenant, target, monkeypatch):
+    from django.db import OperationalError
+
+    import policies.cache
+
+    issued = issue_credential(tenant, target, "POST /tools/search")
+
+    def database_down(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(policies.cache, "compiled_target_get", database_down)
+    response = _list_tools(gateway.proxy_url("docs"), issued.token)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert "configuration database is unavailable" in response.json()["error"]["message"]
