@@ -133,6 +133,10 @@ def test_revoked_credential_is_refused_on_next_call_while_another_agent_keeps_wo
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert response.json()["error"]["message"] == "Credential revoked"
     assert not run(search(second.token)).is_error
+    refused = [e for e in audit_events(gateway) if e.status_code == 401]
+    assert [(e.decision, e.credential_id, e.reason) for e in refused] == [
+        ("denied", first.credential.id, "Credential revoked")
+    ]
 
 
 def test_upstream_sees_its_own_credential_and_never_the_agents(gateway, tenant, target, upstream):
@@ -216,6 +220,12 @@ def test_session_id_survives_the_round_trip_and_is_bound_to_its_credential(gatew
     )
     assert stolen.status_code == 403
     assert "another credential" in stolen.json()["error"]["message"]
+    [refused] = [e for e in audit_events(gateway) if e.status_code == 403]
+    assert (refused.decision, refused.credential_id, refused.upstream_status) == (
+        "denied",
+        intruder.credential.id,
+        None,
+    )
 
 
 def test_unreachable_upstream_gives_502_with_a_jsonrpc_error(gateway, tenant):
