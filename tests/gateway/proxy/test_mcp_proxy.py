@@ -436,3 +436,14 @@ def test_host_not_in_allowed_hosts_is_refused(gateway, tenant, target, settings)
     assert "Invalid Host header" in response.json()["error"]["message"]
     ok = post(gateway.proxy_url("docs"), call("delete_all"), issued.token, Host="gateway.example.com")
     assert ok.status_code == 400 and "Denied by policy" in ok.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])  # event-stream and JSON listings
+def test_listing_is_trimmed_in_both_protocol_generations(gateway, tenant, target, mode):
+    issued = issue_credential(tenant, target, "POST /tools/delete_all")
+
+    async def agent() -> list[str]:
+        async with mcp_client(gateway.proxy_url("docs"), issued.token, mode=mode) as client:
+            return [tool.name for tool in (await client.list_tools()).tools]
+
+    assert run(agent()) == ["delete_all"]
