@@ -38,6 +38,8 @@ class ProxyContext:
 
     # resolve_target
     target: CompiledTarget | None = None
+    # check_origin: the browser origin allowed to read the reply
+    cors_origin: str = ""
     # authenticate
     credential: CompiledCredential | None = None
     # read_body

@@ -47,6 +47,15 @@ class GatewayError(Exception):
         return orjson.dumps({"jsonrpc": "2.0", "id": request_id, "error": self.error_object()})
 
 
+class CorsPreflight(GatewayError):
+    """Not an error: the local reply to a browser's CORS preflight from an allowed origin."""
+
+    status, code, decision = 204, 0, "allowed"
+
+    def body(self, request_id: Any = None) -> bytes:
+        return b""
+
+
 class TargetNotFound(GatewayError):
     status, code, decision = 404, NOT_FOUND, "error"
 

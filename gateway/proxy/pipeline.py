@@ -29,8 +29,8 @@ Step = Callable[[ProxyContext], Awaitable[None]]
 REQUEST_STEPS: tuple[Step, ...] = (
     check_host,
     resolve_target,
-    authenticate,
     check_origin,
+    authenticate,
     read_body,
     resolve_route,
     bind_session_id,

@@ -12,6 +12,7 @@ from gateway.proxy.errors import (
     AuthenticationFailed,
     BodyTooLarge,
     ClientDisconnected,
+    CorsPreflight,
     Forbidden,
     InvalidRequest,
     SessionNotFound,
@@ -83,16 +84,21 @@ async def authenticate(ctx: ProxyContext) -> None:
 
 
 async def check_origin(ctx: ProxyContext) -> None:
-    """Reads the ``Origin`` header and ``target``; raises Forbidden (403) for an origin not allowed.
+    """Reads the ``Origin`` header and ``target``; writes ``cors_origin``.
 
     Browsers send Origin; the Streamable HTTP transport requires servers to validate it against
-    DNS rebinding. Non-browser agents send none and pass.
+    DNS rebinding. Non-browser agents send none and pass. An allowed origin gets CORS headers on
+    every reply, and its preflight (OPTIONS, sent without credentials) is answered here.
+    Raises Forbidden (403) for an origin not allowed, CorsPreflight (204) for a preflight.
     """
     origin = ctx.headers.get("origin")
-    if origin is None or ctx.target is None:
+    if origin is None:
         return
-    if origin.rstrip("/") not in ctx.target.allowed_origins:
+    if origin.rstrip("/") not in ctx.require_target().allowed_origins:
         raise Forbidden(f"Origin {origin!r} is not allowed for this target")
+    ctx.cors_origin = origin
+    if ctx.method == "OPTIONS" and "access-control-request-method" in ctx.headers:
+        raise CorsPreflight("CORS preflight answered")
 
 
 async def read_body(ctx: ProxyContext) -> None:

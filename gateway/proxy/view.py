@@ -19,7 +19,7 @@ from typing import Any
 from django.utils import timezone
 
 from gateway.proxy.context import ProxyContext, Receive
-from gateway.proxy.errors import GatewayError
+from gateway.proxy.errors import CorsPreflight, GatewayError
 from gateway.proxy.pipeline import FINAL_STEP, run_pipeline
 from gateway.proxy.runtime import get_runtime
 
@@ -30,6 +30,23 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 PATH = re.compile(r"^/mcp/(?P<slug>[-a-zA-Z0-9_]+)(?P<subpath>/.*)?$")
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 _SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
+# CORS for the target's allowed browser origins: what an MCP client in a page must send and read.
+_CORS_HEADERS = [
+    (b"vary", b"Origin"),
+    (
+        b"access-control-expose-headers",
+        b"Mcp-Session-Id, MCP-Protocol-Version, RateLimit, RateLimit-Policy, Retry-After, X-Request-ID",
+    ),
+]
+_CORS_PREFLIGHT_HEADERS = [
+    (b"access-control-allow-methods", b"GET, POST, DELETE"),
+    (
+        b"access-control-allow-headers",
+        b"Authorization, X-API-Key, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, "
+        b"Last-Event-ID, Mcp-Method, Mcp-Name, X-Request-ID",
+    ),
+    (b"access-control-max-age", b"600"),
+]
 
 
 class InternalGatewayError(GatewayError):
@@ -76,13 +93,19 @@ def _request_id(headers: dict[str, str]) -> str:
 def _start(ctx: ProxyContext, headers: dict[str, str], extra: list[tuple[bytes, bytes]]) -> dict[str, Any]:
     raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     raw += [(b"x-request-id", ctx.request_id.encode()), *_SECURITY_HEADERS, *extra]
+    if ctx.cors_origin:
+        raw += [(b"access-control-allow-origin", ctx.cors_origin.encode("latin-1")), *_CORS_HEADERS]
+        if ctx.status == CorsPreflight.status:
+            raw += _CORS_PREFLIGHT_HEADERS
     return {"type": "http.response.start", "status": ctx.status, "headers": raw}
 
 
 async def _send_local_reply(ctx: ProxyContext, send: Send, error: GatewayError) -> None:
     body = error.body(ctx.single_id)
     ctx.status, ctx.decision, ctx.reason = error.status, error.decision, error.message
-    ctx.response_headers = {"content-type": "application/json", **error.headers}
+    ctx.response_headers = (
+        {"content-type": "application/json", **error.headers} if body else dict(error.headers)
+    )
     await _send_whole(ctx, send, body)
 
 

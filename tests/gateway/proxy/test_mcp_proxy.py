@@ -447,3 +447,34 @@ def test_listing_is_trimmed_in_both_protocol_generations(gateway, tenant, target
             return [tool.name for tool in (await client.list_tools()).tools]
 
     assert run(agent()) == ["delete_all"]
+
+
+def test_a_browser_client_from_an_allowed_origin_gets_cors(gateway, tenant, target):
+    target.allowed_origins = "https://app.example.com"
+    target.save()
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    url = gateway.proxy_url("docs")
+
+    preflight = httpx2.options(
+        url,
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, mcp-session-id",
+        },
+    )
+    assert preflight.status_code == 204 and preflight.content == b""
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "Mcp-Session-Id" in preflight.headers["Access-Control-Allow-Headers"]
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+
+    reply = post(url, call("delete_all"), issued.token, Origin="https://app.example.com")
+    assert reply.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "Mcp-Session-Id" in reply.headers["Access-Control-Expose-Headers"]
+
+    foreign = httpx2.options(
+        url, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert foreign.status_code == 403 and "access-control-allow-origin" not in foreign.headers
+    no_origin = post(url, call("delete_all"), issued.token)
+    assert "access-control-allow-origin" not in no_origin.headers

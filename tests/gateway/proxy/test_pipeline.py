@@ -7,8 +7,8 @@ def test_request_steps_run_in_the_documented_order():
     assert [step.__name__ for step in REQUEST_STEPS][:8] == [
         "check_host",
         "resolve_target",
-        "authenticate",
         "check_origin",
+        "authenticate",
         "read_body",
         "resolve_route",
         "bind_session_id",
