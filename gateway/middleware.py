@@ -12,10 +12,13 @@ from django.http import HttpRequest, HttpResponseBase
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
-def request_id_for(request: HttpRequest) -> str:
+def request_id_from(presented: str) -> str:
     """The caller's X-Request-ID when it is sane, else a new one."""
-    presented = request.headers.get("X-Request-ID", "")
     return presented if _VALID_REQUEST_ID.fullmatch(presented) else uuid.uuid4().hex
+
+
+def request_id_for(request: HttpRequest) -> str:
+    return request_id_from(request.headers.get("X-Request-ID", ""))
 
 
 class RequestIdMiddleware:
@@ -40,6 +43,6 @@ class RequestIdMiddleware:
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
         request.request_id = request_id_for(request)  # type: ignore[attr-defined]
-        response = await self.get_response(request)  # type: ignore[misc]
+        response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
         response["X-Request-ID"] = request.request_id  # type: ignore[attr-defined]
         return response

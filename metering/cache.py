@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
-from django.db import close_old_connections
-
 from gateway.singleflight import MISSING, SingleFlight
 from metering.compiler import CompiledMeter
 from metering.selectors import compiled_meters_for_call
+from policies.cache import load_configuration
 from policies.compiler import CompiledCredential, CompiledTarget
 
 
@@ -24,13 +22,6 @@ class _Entry:
     credential: CompiledCredential
     target: CompiledTarget
     meters: tuple[CompiledMeter, ...]
-
-
-def _load(*, tenant_id: int, target_id: int, credential_id: int) -> tuple[CompiledMeter, ...]:
-    try:
-        return compiled_meters_for_call(tenant_id=tenant_id, target_id=target_id, credential_id=credential_id)
-    finally:
-        close_old_connections()
 
 
 class MeterCache:
@@ -53,8 +44,11 @@ class MeterCache:
             return MISSING
 
         async def load() -> tuple[CompiledMeter, ...]:
-            meters = await sync_to_async(_load)(
-                tenant_id=credential.tenant_id, target_id=target.id, credential_id=credential.id
+            meters = await load_configuration(
+                compiled_meters_for_call,
+                tenant_id=credential.tenant_id,
+                target_id=target.id,
+                credential_id=credential.id,
             )
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()

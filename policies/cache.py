@@ -30,6 +30,21 @@ def _run_and_release(fn: Callable[..., T], **kwargs: object) -> T:
         close_old_connections()
 
 
+async def load_configuration(fn: Callable[..., T], **kwargs: object) -> T:
+    """Run the ORM read ``fn`` off the event loop for a cache miss of the hot path.
+
+    Raises ConfigurationUnavailable (503) when the database cannot be read, so a cold call during
+    an outage gets a clear answer instead of a 500.
+    """
+    try:
+        return await sync_to_async(_run_and_release)(fn, **kwargs)
+    except DatabaseError as exc:
+        reason = f"the configuration database is unavailable ({type(exc).__name__})"
+        raise ConfigurationUnavailable(
+            f"Policy cannot be loaded: {reason}", headers={"Retry-After": "1"}
+        ) from None
+
+
 class PolicyCache:
     """Compiled targets by slug and compiled credentials by token prefix.
 
@@ -69,13 +84,7 @@ class PolicyCache:
     async def _get(self, kind: str, key: str, loader: Callable[..., Any], **kwargs: object) -> Any:
         async def load() -> Any:
             generation = self._generation
-            try:
-                compiled = await sync_to_async(_run_and_release)(loader, **kwargs)
-            except DatabaseError as exc:
-                reason = f"the configuration database is unavailable ({type(exc).__name__})"
-                raise ConfigurationUnavailable(
-                    f"Policy cannot be loaded: {reason}", headers={"Retry-After": "1"}
-                ) from None
+            compiled = await load_configuration(loader, **kwargs)
             # A load that raced with an invalidation may hold stale data: do not keep it.
             if generation == self._generation:
                 table = self._tables[kind]

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from django.utils import timezone
 
+from gateway.middleware import request_id_from
 from gateway.proxy.context import ProxyContext, Receive
 from gateway.proxy.errors import CorsPreflight, GatewayError
 from gateway.proxy.pipeline import FINAL_STEP, run_pipeline
@@ -28,7 +28,6 @@ logger = logging.getLogger(__name__)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 PATH = re.compile(r"^/mcp/(?P<slug>[-a-zA-Z0-9_]+)(?P<subpath>/.*)?$")
-_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 _SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
 # CORS for the target's allowed browser origins: what an MCP client in a page must send and read.
 _CORS_HEADERS = [
@@ -64,7 +63,7 @@ async def proxy_view(scope: dict[str, Any], receive: Receive, send: Send) -> Non
         path=scope["path"],
         query_string=scope.get("query_string", b"").decode("latin-1"),
         headers=headers,
-        request_id=_request_id(headers),
+        request_id=request_id_from(headers.get("x-request-id", "")),
         target_slug=match["slug"] if match else "",
         subpath=(match["subpath"] or "") if match else "",
         started_at=timezone.now(),
@@ -83,11 +82,6 @@ async def proxy_view(scope: dict[str, Any], receive: Receive, send: Send) -> Non
         await _send_whole(ctx, send, ctx.response_body or b"")
     else:
         await _send_stream(ctx, send, ctx.response_stream)
-
-
-def _request_id(headers: dict[str, str]) -> str:
-    presented = headers.get("x-request-id", "")
-    return presented if _VALID_REQUEST_ID.fullmatch(presented) else uuid.uuid4().hex
 
 
 def _start(ctx: ProxyContext, headers: dict[str, str], extra: list[tuple[bytes, bytes]]) -> dict[str, Any]:
