@@ -252,3 +252,26 @@ def test_a_batch_counts_each_metered_call_and_is_refused_whole(gateway, tenant, 
     assert second.status_code == 429  # two calls need two units; one is left
     assert second.json()["error"]["data"]["meter"]["used"] == 2
     assert post_call(url, issued.token).status_code == 200  # the one left is still there
+
+
+def test_a_cold_metered_call_while_the_database_is_down_gets_503_not_500(gateway, tenant, target, monkeypatch):
+    import httpx2
+    from django.db import OperationalError
+
+    import metering.cache
+    from metering.services import meter_create
+    from tests.conftest import issue_credential
+
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    meter_create(tenant=tenant, credential=issued.credential, kind="request_count", window="minute", limit=5)
+    url = gateway.proxy_url("docs")
+    body = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search", "arguments": {}}}'
+    headers = {"Authorization": f"Bearer {issued.token}", "Content-Type": "application/json"}
+
+    def database_down(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(metering.cache, "compiled_meters_for_call", database_down)
+    response = httpx2.post(url, content=body, headers=headers, timeout=10)
+    assert response.status_code == 503
+    assert "configuration database is unavailable" in response.json()["error"]["message"]
