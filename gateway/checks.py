@@ -58,3 +58,36 @@ def check_allowed_hosts(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=False)
+def check_secret_key(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Without DEBUG the gateway needs SECRET_KEY: it keys sessions, CSRF and the session binding."""
+    if not settings.DEBUG and len(settings.SECRET_KEY or "") < 32:
+        return [
+            Error(
+                "SECRET_KEY is not set (or shorter than 32 characters).",
+                hint="Set SECRET_KEY to a long random value, e.g. the output of: python -c "
+                "'import secrets; print(secrets.token_urlsafe(50))'.",
+                id="gateway.E004",
+            )
+        ]
+    return []
+
+
+@register(deploy=False)
+def check_gateway_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Every GATEWAY_* value converts to its type and lies in its range (gateway/conf.py's SPECS)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from gateway.conf import build_gateway_settings
+
+    try:
+        build_gateway_settings(
+            getattr(settings, "GATEWAY", {}),
+            redis_url=getattr(settings, "REDIS_URL", ""),
+            keys=list(getattr(settings, "GATEWAY_ENCRYPTION_KEYS", [])),
+        )
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint="See the configuration table in README.md.", id="gateway.E010")]
+    return []

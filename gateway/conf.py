@@ -1,8 +1,11 @@
 """The ``GATEWAY`` settings object: defaults, validation, read once at start-up.
 
 Modelled on django-oauth-toolkit's ``oauth2_settings``: one namespaced dict in ``settings.py``,
-merged over defaults here and validated once; a bad value raises ``ImproperlyConfigured`` naming
-the setting, so misconfiguration fails at start-up rather than on the first request.
+merged over defaults here and validated once. Every key is also read from the environment as
+``GATEWAY_<KEY>`` (``settings.py`` passes the raw strings through, so this module is the one place
+that converts and range-checks them). A bad value raises ``ImproperlyConfigured`` naming the
+variable; the system check ``gateway.E010`` reports the same at ``manage.py check`` and ``serve``,
+so misconfiguration fails at start-up rather than on the first request.
 """
 
 from __future__ import annotations
@@ -14,18 +17,49 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-DEFAULTS: dict[str, Any] = {
-    "MAX_REQUEST_BODY_BYTES": 1024 * 1024,
-    "UPSTREAM_CONNECT_TIMEOUT": 5.0,
-    "UPSTREAM_MAX_CONNECTIONS": 200,
-    "POLICY_POLL_SECONDS": 1.0,
-    "POLICY_CACHE_MAX_ENTRIES": 10_000,
-    "LAST_USED_FLUSH_SECONDS": 30.0,
-    "AUDIT_BATCH_SIZE": 200,
-    "AUDIT_FLUSH_SECONDS": 0.1,
-    "AUDIT_SPOOL_DIR": "var/audit-spool",
-    "REDIS_TIMEOUT_SECONDS": 0.25,
+KIB = 1024
+MIB = 1024 * KIB
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """One setting: its type, default and inclusive range."""
+
+    kind: type
+    default: Any
+    minimum: float | None = None
+    maximum: float | None = None
+    doc: str = ""
+
+
+# The one place each GATEWAY_* setting's default and range is stated (the README's table mirrors it).
+SPECS: dict[str, Spec] = {
+    "MAX_REQUEST_BODY_BYTES": Spec(int, 1 * MIB, 1, 1024 * MIB, "larger request bodies get 413"),
+    "MAX_RESPONSE_BODY_BYTES": Spec(
+        int, 32 * MIB, 1 * KIB, 4096 * MIB, "largest upstream JSON body a response step parses (else 502)"
+    ),
+    "MAX_EVENT_BYTES": Spec(int, 8 * MIB, 1 * KIB, 1024 * MIB, "largest upstream event-stream event"),
+    "UPSTREAM_CONNECT_TIMEOUT": Spec(float, 5.0, 0.01, 600.0, "seconds to connect to an upstream"),
+    "UPSTREAM_DEADLINE_SECONDS": Spec(
+        float, 300.0, 0.1, 86_400.0, "total seconds an upstream call may take (not the session stream)"
+    ),
+    "UPSTREAM_MAX_CONNECTIONS": Spec(int, 200, 1, 100_000, "pooled upstream connections per process"),
+    "POLICY_POLL_SECONDS": Spec(float, 1.0, 0.05, 3600.0, "how often a process checks the config version"),
+    "POLICY_CACHE_MAX_ENTRIES": Spec(int, 10_000, 10, 10_000_000, "compiled entries kept per process"),
+    "LAST_USED_FLUSH_SECONDS": Spec(float, 30.0, 0.1, 86_400.0, "how often last-used times are saved"),
+    "AUDIT_BATCH_SIZE": Spec(int, 500, 1, 100_000, "audit events per database insert"),
+    "AUDIT_FLUSH_SECONDS": Spec(float, 0.1, 0.001, 60.0, "how long the audit writer lingers to fill a batch"),
+    "AUDIT_WAL_DIR": Spec(str, "var/audit-wal", doc="directory of the audit write-ahead files"),
+    "AUDIT_FSYNC_SECONDS": Spec(float, 1.0, 0.01, 60.0, "group fsync interval of the audit write-ahead file"),
+    "AUDIT_LAG_WARN_EVENTS": Spec(
+        int, 10_000, 1, 100_000_000, "audit events not yet in the database before a warning is logged"
+    ),
+    "REDIS_TIMEOUT_SECONDS": Spec(
+        float, 1.0, 0.01, 60.0, "seconds of Redis time (not event-loop lag) before Redis counts as down"
+    ),
 }
+
+DEFAULTS: dict[str, Any] = {name: spec.default for name, spec in SPECS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,56 +67,54 @@ class GatewaySettings:
     """Validated gateway settings; build with :func:`gateway_settings`."""
 
     max_request_body_bytes: int
+    max_response_body_bytes: int
+    max_event_bytes: int
     upstream_connect_timeout: float
+    upstream_deadline_seconds: float
     upstream_max_connections: int
     policy_poll_seconds: float
     policy_cache_max_entries: int
     last_used_flush_seconds: float
     audit_batch_size: int
     audit_flush_seconds: float
-    audit_spool_dir: str
+    audit_wal_dir: str
+    audit_fsync_seconds: float
+    audit_lag_warn_events: int
     redis_timeout_seconds: float
     redis_url: str
     encryption_keys: tuple[str, ...]
 
 
-def _positive(name: str, value: Any, kind: type) -> Any:
+def convert(name: str, value: Any) -> Any:
+    """``value`` converted to the type of setting ``name`` and checked against its range."""
+    spec = SPECS[name]
+    variable = f"GATEWAY_{name}"
     try:
-        converted = kind(value)
+        converted = spec.kind(value)
     except (TypeError, ValueError):
-        raise ImproperlyConfigured(f"GATEWAY[{name!r}] must be a {kind.__name__}, got {value!r}") from None
-    if converted <= 0:
-        raise ImproperlyConfigured(f"GATEWAY[{name!r}] must be positive, got {value!r}")
+        raise ImproperlyConfigured(f"{variable} must be a {spec.kind.__name__}, got {value!r}") from None
+    if spec.kind is str:
+        if not converted.strip():
+            raise ImproperlyConfigured(f"{variable} must not be empty")
+        return converted
+    if converted != converted or converted in (float("inf"), float("-inf")):  # NaN, infinities
+        raise ImproperlyConfigured(f"{variable} must be a finite number, got {value!r}")
+    if spec.minimum is not None and converted < spec.minimum:
+        raise ImproperlyConfigured(f"{variable} must be at least {spec.minimum:g}, got {value!r}")
+    if spec.maximum is not None and converted > spec.maximum:
+        raise ImproperlyConfigured(f"{variable} must be at most {spec.maximum:g}, got {value!r}")
     return converted
 
 
 def build_gateway_settings(user: dict[str, Any], *, redis_url: str, keys: list[str]) -> GatewaySettings:
     """Merge ``user`` over :data:`DEFAULTS` and validate every value."""
-    unknown = set(user) - set(DEFAULTS)
+    unknown = set(user) - set(SPECS)
     if unknown:
         raise ImproperlyConfigured(f"Unknown GATEWAY setting(s): {', '.join(sorted(unknown))}")
     merged = {**DEFAULTS, **user}
+    values = {name.lower(): convert(name, merged[name]) for name in SPECS}
     return GatewaySettings(
-        max_request_body_bytes=_positive("MAX_REQUEST_BODY_BYTES", merged["MAX_REQUEST_BODY_BYTES"], int),
-        upstream_connect_timeout=_positive(
-            "UPSTREAM_CONNECT_TIMEOUT", merged["UPSTREAM_CONNECT_TIMEOUT"], float
-        ),
-        upstream_max_connections=_positive(
-            "UPSTREAM_MAX_CONNECTIONS", merged["UPSTREAM_MAX_CONNECTIONS"], int
-        ),
-        policy_poll_seconds=_positive("POLICY_POLL_SECONDS", merged["POLICY_POLL_SECONDS"], float),
-        policy_cache_max_entries=_positive(
-            "POLICY_CACHE_MAX_ENTRIES", merged["POLICY_CACHE_MAX_ENTRIES"], int
-        ),
-        last_used_flush_seconds=_positive(
-            "LAST_USED_FLUSH_SECONDS", merged["LAST_USED_FLUSH_SECONDS"], float
-        ),
-        audit_batch_size=_positive("AUDIT_BATCH_SIZE", merged["AUDIT_BATCH_SIZE"], int),
-        audit_flush_seconds=_positive("AUDIT_FLUSH_SECONDS", merged["AUDIT_FLUSH_SECONDS"], float),
-        audit_spool_dir=str(merged["AUDIT_SPOOL_DIR"]),
-        redis_timeout_seconds=_positive("REDIS_TIMEOUT_SECONDS", merged["REDIS_TIMEOUT_SECONDS"], float),
-        redis_url=redis_url,
-        encryption_keys=tuple(k.strip() for k in keys if k.strip()),
+        **values, redis_url=redis_url, encryption_keys=tuple(k.strip() for k in keys if k.strip())
     )
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from gateway.background import run_in_background_thread
+from gateway.proxy.runtime import runtime_for_loop
 from gateway.redis_client import async_redis
 
 
@@ -37,6 +41,8 @@ async def readyz(request: HttpRequest) -> JsonResponse:
         finally:
             await client.aclose()
     ready = all(value == "ok" for value in checks.values())
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
-    )
+    body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "checks": checks}
+    runtime = runtime_for_loop(asyncio.get_running_loop())
+    if runtime is not None:
+        body["details"] = runtime.status()
+    return JsonResponse(body, status=200 if ready else 503)

@@ -131,13 +131,17 @@ CELERY_TASK_IGNORE_RESULT = True
 # Usage rollups every minute (metering/tasks.py); without a broker the gateway runs them itself.
 CELERY_BEAT_SCHEDULE = {"rollup-usage": {"task": "metering.rollup_usage", "schedule": 60.0}}
 
-# The gateway's own settings object, validated once at start-up by gateway/conf.py.
-GATEWAY = {
-    "MAX_REQUEST_BODY_BYTES": env.int("GATEWAY_MAX_REQUEST_BODY_BYTES", default=1024 * 1024),
-    "UPSTREAM_CONNECT_TIMEOUT": env.float("GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default=5.0),
-    "POLICY_POLL_SECONDS": env.float("GATEWAY_POLICY_POLL_SECONDS", default=1.0),
-    "AUDIT_SPOOL_DIR": env.str("GATEWAY_AUDIT_SPOOL_DIR", default=str(BASE_DIR / "var" / "audit-spool")),
-}
+# The gateway's own settings object: every GATEWAY_<KEY> of gateway/conf.py's SPECS, passed through
+# as the raw string; gateway/conf.py converts and range-checks it (system check gateway.E010).
+def _gateway_from_environment() -> dict[str, str]:
+    from gateway.conf import SPECS
+
+    values = {name: env.str(f"GATEWAY_{name}") for name in SPECS if f"GATEWAY_{name}" in env.ENVIRON}
+    values.setdefault("AUDIT_WAL_DIR", str(BASE_DIR / "var" / "audit-wal"))
+    return values
+
+
+GATEWAY = _gateway_from_environment()
 
 LOGGING = {
     "version": 1,

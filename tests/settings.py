@@ -15,7 +15,7 @@ os.environ.setdefault("DEBUG", "0")
 from gateway.settings import *  # noqa: F403
 from gateway.settings import BASE_DIR, GATEWAY
 
-GATEWAY = {**GATEWAY, "AUDIT_SPOOL_DIR": str(BASE_DIR / "var" / "test-audit-spool")}
+GATEWAY = {**GATEWAY, "AUDIT_WAL_DIR": str(BASE_DIR / "var" / f"test-audit-wal-{os.getpid()}")}
 LOGGING = {"version": 1, "disable_existing_loggers": False}  # pytest captures logs itself
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import aiohttp
 from django.conf import settings
@@ -37,7 +38,7 @@ class ProxyRuntime:
         self.client: aiohttp.ClientSession = create_upstream_client(conf)
         self.audit = AuditSink(
             batch_size=conf.audit_batch_size,
-            spool_dir=conf.audit_spool_dir,
+            spool_dir=conf.audit_wal_dir,
             linger_seconds=conf.audit_flush_seconds,
         )
         self.last_used = LastUsedTracker()
@@ -59,6 +60,15 @@ class ProxyRuntime:
         if conf.redis_url:
             self._tasks.append(loop.create_task(listen_for_invalidations(self.cache), name="policy-listen"))
         self.meters.start()
+
+    def status(self) -> dict[str, Any]:
+        """Details for ``/readyz``: each component's own view of its health (never a secret)."""
+        details: dict[str, Any] = {}
+        for name, component in (("audit", self.audit), ("meters", self.meters)):
+            component_status = getattr(component, "status", None)
+            if component_status is not None:
+                details[name] = component_status()
+        return details
 
     async def aclose(self) -> None:
         for task in self._tasks:

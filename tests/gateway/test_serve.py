@@ -28,7 +28,7 @@ def serve_env(tmp_path: Path) -> dict[str, str]:
         DATABASE_URL=f"sqlite:///{tmp_path / 'serve.sqlite3'}",
         SECRET_KEY="serve-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         GATEWAY_ENCRYPTION_KEYS="JtK1SvNtAorb16ntL5ZIrN3U0silIHlMv6BBkYLowhM=",
-        GATEWAY_AUDIT_SPOOL_DIR=str(tmp_path / "audit-spool"),
+        GATEWAY_AUDIT_WAL_DIR=str(tmp_path / "audit-spool"),
         ALLOWED_HOSTS="127.0.0.1",
         DEBUG="0",
         LOG_LEVEL="WARNING",
