@@ -60,10 +60,20 @@ def check_allowed_hosts(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     return []
 
 
+def configured_secret_key() -> str:
+    """SECRET_KEY as set, or "" when unset: Django raises ImproperlyConfigured on reading an empty one."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        return str(settings.SECRET_KEY or "")
+    except ImproperlyConfigured:
+        return ""
+
+
 @register(Tags.security, deploy=False)
 def check_secret_key(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     """Without DEBUG the gateway needs SECRET_KEY: it keys sessions, CSRF and the session binding."""
-    if not settings.DEBUG and len(settings.SECRET_KEY or "") < 32:
+    if not settings.DEBUG and len(configured_secret_key()) < 32:
         return [
             Error(
                 "SECRET_KEY is not set (or shorter than 32 characters).",
@@ -91,3 +101,13 @@ def check_gateway_settings(app_configs: Any = None, **kwargs: Any) -> list[Error
     except ImproperlyConfigured as exc:
         return [Error(str(exc), hint="See the configuration table in README.md.", id="gateway.E010")]
     return []
+
+
+# The checks whose failure means a proxied call cannot be served; /readyz runs them on each probe
+# (cheap: no I/O). Their messages name a variable or a key's position, never a value that is secret.
+SERVING_CHECKS = (check_secret_key, check_encryption_keys, check_allowed_hosts, check_gateway_settings)
+
+
+def configuration_problems() -> list[str]:
+    """``"<check id>: <message>"`` for each configuration error that stops the gateway serving calls."""
+    return [f"{error.id}: {error.msg}" for check in SERVING_CHECKS for error in check() if error.is_serious()]

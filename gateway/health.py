@@ -9,6 +9,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from gateway.background import run_in_background_thread
+from gateway.checks import configuration_problems
 from gateway.proxy.runtime import runtime_for_loop
 from gateway.redis_client import async_redis
 
@@ -24,8 +25,13 @@ def _database_ok() -> None:
 
 
 async def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready: the database answers, and Redis too when it is configured."""
-    checks: dict[str, str] = {}
+    """Ready: the configuration is valid, the database answers, and Redis too when it is configured.
+
+    An invalid configuration (the errors ``manage.py check`` reports: SECRET_KEY, encryption keys,
+    ALLOWED_HOSTS, GATEWAY_* values) makes it 503 naming the failed check, never a secret.
+    """
+    problems = configuration_problems()
+    checks: dict[str, str] = {"configuration": "invalid: " + "; ".join(problems) if problems else "ok"}
     try:
         await run_in_background_thread(_database_ok)
         checks["database"] = "ok"

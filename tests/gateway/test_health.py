@@ -36,3 +36,38 @@ def test_readyz_is_503_when_redis_is_unreachable(gateway, settings):
     assert original.redis_url
     assert response.status_code == 503
     assert response.json()["checks"]["redis"].startswith("unavailable")
+
+
+def test_readyz_is_503_naming_the_check_when_secret_key_is_missing(gateway, settings):
+    settings.SECRET_KEY = ""
+
+    response = httpx2.get(f"{gateway.url}/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["configuration"].startswith("invalid: gateway.E004")
+    assert response.json()["checks"]["database"] == "ok"
+
+
+def test_readyz_is_503_on_an_invalid_encryption_key_without_showing_it(gateway, settings):
+    settings.GATEWAY_ENCRYPTION_KEYS = ["not-a-fernet-key-but-maybe-a-secret"]
+
+    response = httpx2.get(f"{gateway.url}/readyz")
+
+    assert response.status_code == 503
+    assert "gateway.E002" in response.json()["checks"]["configuration"]
+    assert "maybe-a-secret" not in response.text
+
+
+def test_readyz_is_503_on_an_out_of_range_gateway_setting(gateway, settings):
+    settings.GATEWAY = {**settings.GATEWAY, "MAX_REQUEST_BODY_BYTES": "-1"}
+
+    response = httpx2.get(f"{gateway.url}/readyz")
+
+    assert response.status_code == 503
+    assert "GATEWAY_MAX_REQUEST_BODY_BYTES" in response.json()["checks"]["configuration"]
+
+
+def test_readyz_reports_a_valid_configuration_as_ok(gateway):
+    response = httpx2.get(f"{gateway.url}/readyz")
+
+    assert response.json()["checks"]["configuration"] == "ok"

@@ -67,3 +67,61 @@ def test_secrets_encrypted_with_an_old_key_still_decrypt_after_a_new_key_is_adde
             assert decrypt_secret(stored) == "s3cret"
     finally:
         gateway_settings.cache_clear(), reset_crypto_cache()
+
+
+def production_env(tmp_path, **overrides: str) -> dict[str, str]:
+    """A DEBUG-off environment that passes every check, with ``overrides`` applied (``None`` unsets)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_") and k != "DJANGO_SETTINGS_MODULE"
+    }
+    env.update(
+        DEBUG="0",
+        SECRET_KEY="s" * 50,
+        ALLOWED_HOSTS="localhost",
+        GATEWAY_ENCRYPTION_KEYS="JtK1SvNtAorb16ntL5ZIrN3U0silIHlMv6BBkYLowhM=",
+        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+    )
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v != "<unset>"}
+
+
+def manage_check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_negative_body_limit_fails_the_check_naming_the_variable(tmp_path):
+    result = manage_check(production_env(tmp_path, GATEWAY_MAX_REQUEST_BODY_BYTES="-1"))
+
+    assert result.returncode != 0
+    assert "gateway.E010" in result.stderr
+    assert "GATEWAY_MAX_REQUEST_BODY_BYTES must be at least 1" in result.stderr
+
+
+def test_a_non_numeric_timeout_fails_the_check_naming_the_variable(tmp_path):
+    result = manage_check(production_env(tmp_path, GATEWAY_UPSTREAM_CONNECT_TIMEOUT="soon"))
+
+    assert result.returncode != 0
+    assert "GATEWAY_UPSTREAM_CONNECT_TIMEOUT must be a float" in result.stderr
+
+
+def test_debug_off_without_secret_key_fails_the_check_without_a_traceback(tmp_path):
+    result = manage_check(production_env(tmp_path, SECRET_KEY="<unset>"))
+
+    assert result.returncode != 0
+    assert "gateway.E004" in result.stderr and "SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_off_with_a_short_secret_key_fails_the_check(tmp_path):
+    result = manage_check(production_env(tmp_path, SECRET_KEY="short"))
+
+    assert result.returncode != 0
+    assert "gateway.E004" in result.stderr
+
+
+def test_a_complete_production_configuration_passes_the_check(tmp_path):
+    result = manage_check(production_env(tmp_path))
+
+    assert result.returncode == 0, result.stderr
