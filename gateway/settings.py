@@ -7,6 +7,7 @@ no Celery broker. PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``) are th
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import environ
@@ -81,6 +82,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "gateway.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS and JS) before anything that touches sessions or the database.
+    # WhiteNoise is sync-only: Django runs it in a thread for the admin, API and probes; the proxy
+    # (/mcp/) never goes through this stack (gateway/asgi.py).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -118,7 +123,22 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+# ``manage.py serve`` collects static files here at start-up (``--no-collectstatic`` skips it).
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "var" / "static"))
+# WhiteNoise serves them: names carry a content hash (cached for a year, immutable) and gzip
+# variants are built once by collectstatic. With DEBUG on, files come straight from the apps.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing directory
+# Under ASGI Django reads a file response's (sync) iterator in a thread and warns on each one; the
+# admin's static files are small, so that is fine and the warning would only flood the log.
+warnings.filterwarnings(
+    "ignore",
+    message="StreamingHttpResponse must consume synchronous iterators",
+    module=r"django\.core\.handlers\.asgi",
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -130,6 +150,7 @@ CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or env.str("CELERY_BROKER_URL", defaul
 CELERY_TASK_IGNORE_RESULT = True
 # Usage rollups every minute (metering/tasks.py); without a broker the gateway runs them itself.
 CELERY_BEAT_SCHEDULE = {"rollup-usage": {"task": "metering.rollup_usage", "schedule": 60.0}}
+
 
 # The gateway's own settings object: every GATEWAY_<KEY> of gateway/conf.py's SPECS, passed through
 # as the raw string; gateway/conf.py converts and range-checks it (system check gateway.E010).

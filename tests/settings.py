@@ -18,6 +18,8 @@ from gateway.settings import BASE_DIR, GATEWAY
 GATEWAY = {**GATEWAY, "AUDIT_WAL_DIR": str(BASE_DIR / "var" / f"test-audit-wal-{os.getpid()}")}
 LOGGING = {"version": 1, "disable_existing_loggers": False}  # pytest captures logs itself
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Admin pages render without a collectstatic run; test_serve.py covers the production storage.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # One file per test run, so two runs on one machine never share (and destroy) a database.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ def serve_env(tmp_path: Path) -> dict[str, str]:
         SECRET_KEY="serve-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         GATEWAY_ENCRYPTION_KEYS="JtK1SvNtAorb16ntL5ZIrN3U0silIHlMv6BBkYLowhM=",
         GATEWAY_AUDIT_WAL_DIR=str(tmp_path / "audit-spool"),
+        STATIC_ROOT=str(tmp_path / "static"),
         ALLOWED_HOSTS="127.0.0.1",
         DEBUG="0",
         LOG_LEVEL="WARNING",
@@ -118,3 +120,40 @@ def test_misconfigured_gateway_fails_at_start_up_not_on_first_request(serve_env)
 
     assert result.returncode != 0
     assert "gateway.E002" in result.stderr
+
+
+def test_admin_login_page_gets_its_css_with_a_far_future_cache_header(served):
+    # given
+    base_url, process = served
+    login = wait_for(f"{base_url}/admin/login/", process)
+    assert login.status_code == 200
+    [css_path] = re.findall(r'href="(/static/admin/css/base\.[0-9a-f]{12}\.css)"', login.text)
+    # when
+    plain = httpx2.get(base_url + css_path, headers={"Accept-Encoding": "identity"}, timeout=10)
+    gzipped = httpx2.get(base_url + css_path, headers={"Accept-Encoding": "gzip"}, timeout=10)
+    # then
+    assert plain.status_code == 200 and plain.headers["Content-Type"].startswith("text/css")
+    assert (
+        "immutable" in plain.headers["Cache-Control"]
+        and "max-age=315360000" in plain.headers["Cache-Control"]
+    )
+    assert "Content-Encoding" not in plain.headers
+    assert gzipped.status_code == 200 and gzipped.headers["Content-Encoding"] == "gzip"
+    assert gzipped.text == plain.text  # httpx2 decodes the gzip body
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "check_id"),
+    [
+        ("SECRET_KEY", "", "gateway.E004"),
+        ("GATEWAY_MAX_REQUEST_BODY_BYTES", "-1", "gateway.E010"),
+    ],
+)
+def test_serve_refuses_to_start_on_a_configuration_error(serve_env, variable, value, check_id):
+    serve_env[variable] = value
+
+    result = manage("serve", "--port", str(free_port()), env=serve_env)
+
+    assert result.returncode != 0
+    assert check_id in result.stderr and "Traceback" not in result.stderr
+    assert "Serving the gateway" not in result.stderr
