@@ -25,7 +25,8 @@ from metering.values import ValueCounter
 
 
 async def check_meters(ctx: ProxyContext) -> None:
-    """Reads ``credential``, ``target`` and ``routes``; writes ``metering``.
+    """Reads ``credential``, ``target`` and ``routes``; writes ``metering`` (and ``inspect_response``
+    when a meter sums values read from the response).
 
     Raises RateLimited (429, with Retry-After and the RateLimit fields) naming the first meter
     without room; nothing is counted then. When the counters cannot be reached, raises
@@ -36,6 +37,7 @@ async def check_meters(ctx: ProxyContext) -> None:
     if not uses:
         return
     call = ctx.metering = MeteredCall(uses=uses)
+    ctx.inspect_response = ctx.inspect_response or bool(call.value_uses)
     runtime = ctx.runtime.meters
     now = runtime.clock()
     try:
@@ -125,7 +127,7 @@ async def _counting(
             counter.observe(data)
         return event
 
-    events = transform_events(stream, observe)
+    events = transform_events(stream, observe, ctx.runtime.conf.max_event_bytes)
     try:
         async for chunk in events:
             await _add(ctx, call, counter.take_charges())

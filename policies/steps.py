@@ -18,7 +18,8 @@ def _denial_data(credential: CompiledCredential, route: Route) -> dict[str, Any]
 
 
 async def check_scope(ctx: ProxyContext) -> None:
-    """Reads ``credential`` and ``routes``; writes ``listings``; raises ScopeDenied.
+    """Reads ``credential`` and ``routes``; writes ``listings`` (and ``inspect_response`` when there
+    are listings to trim); raises ScopeDenied.
 
     Deny by default: every non-plumbing route needs a matching allow-rule. A batch is checked item
     by item and refused whole if any item is denied (no partial execution); each denied item gets
@@ -29,6 +30,7 @@ async def check_scope(ctx: ProxyContext) -> None:
     if denied:
         _raise_denied(ctx, credential, denied)
     ctx.listings = {r.id: r.jsonrpc_method for r in ctx.routes if r.has_id and r.jsonrpc_method in LISTINGS}
+    ctx.inspect_response = ctx.inspect_response or bool(ctx.listings)
 
 
 def _raise_denied(ctx: ProxyContext, credential: CompiledCredential, denied: list[Route]) -> None:
@@ -78,7 +80,9 @@ async def filter_listings(ctx: ProxyContext) -> None:
             filtered = _filter_json_body(data, listings, credential)
             return event if filtered is data else replace_event_data(event, filtered)
 
-        ctx.response_stream = transform_events(ctx.response_stream, transform)
+        ctx.response_stream = transform_events(
+            ctx.response_stream, transform, ctx.runtime.conf.max_event_bytes
+        )
 
 
 def _filter_json_body(body: bytes, listings: dict[Any, str], credential: CompiledCredential) -> bytes:

@@ -55,6 +55,9 @@ class ProxyContext:
     listings: dict[Any, str] = field(default_factory=dict)
     # check_meters (count_response_values adds the values it read and its notes)
     metering: MeteredCall | None = None
+    # check_scope, check_meters (any request step whose response step must parse the reply): forward
+    # then reads a JSON body whole, bounded by GATEWAY_MAX_RESPONSE_BODY_BYTES; otherwise it streams
+    inspect_response: bool = False
     # forward
     upstream_status: int | None = None
     status: int = 0

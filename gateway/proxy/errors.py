@@ -20,6 +20,7 @@ NOT_FOUND = -32004
 PAYLOAD_TOO_LARGE = -32013
 UPSTREAM_UNAVAILABLE = -32010
 UPSTREAM_TIMEOUT = -32011
+UPSTREAM_TOO_LARGE = -32012
 RATE_LIMITED = -32029
 METER_UNAVAILABLE = -32053
 
@@ -135,4 +136,18 @@ class UpstreamUnavailable(GatewayError):
 
 
 class UpstreamTimeout(GatewayError):
+    """The upstream did not answer within the target's read timeout or the call's total deadline."""
+
     status, code, decision = 504, UPSTREAM_TIMEOUT, "error"
+
+
+class ResponseTooLarge(GatewayError):
+    """An upstream JSON body that a response step must parse passes GATEWAY_MAX_RESPONSE_BODY_BYTES."""
+
+    status, code, decision = 502, UPSTREAM_TOO_LARGE, "error"
+
+
+class EventTooLarge(GatewayError):
+    """An upstream event-stream event passes GATEWAY_MAX_EVENT_BYTES: the stream to the agent ends."""
+
+    status, code, decision = 502, UPSTREAM_TOO_LARGE, "error"
