@@ -26,16 +26,17 @@ class ProxyContext:
     runtime: ProxyRuntime
     receive: Receive
     method: str
-    path: str
+    path: str  # as the agent sent it: the scope's raw_path, still percent-encoded (latin-1 text)
     query_string: str
     request_id: str
-    target_slug: str
-    subpath: str
     started_at: datetime
     started: float = field(default_factory=time.perf_counter)
     client_ip: str | None = None
     headers: dict[str, str] = field(default_factory=dict)  # the agent's, lower-case names
 
+    # normalize_path: the slug and the decoded, normalised sub-path rules are matched on
+    target_slug: str = ""
+    subpath: str = ""
     # resolve_target
     target: CompiledTarget | None = None
     # check_origin: the browser origin allowed to read the reply
@@ -48,6 +49,7 @@ class ProxyContext:
     messages: list[dict[str, Any]] | None = None
     is_batch: bool = False
     routes: list[Route] = field(default_factory=list)
+    forward_body: bytes = b""  # what the upstream receives: the canonical JSON-RPC, or ``body``
     # bind_session
     agent_session_id: str = ""
     upstream_session_id: str = ""

@@ -4,10 +4,18 @@
 ``POST /resources/<uri>``; ``prompts/get`` of ``p`` is ``POST /prompts/p``. Protocol plumbing is
 marked so the scope step lets any bound credential through; any other method ``m`` is
 ``POST /m``, denied unless a rule allows it.
+
+The gateway decides on its own parse and forwards a re-serialisation of it, so a message that
+other JSON parsers could read differently is refused: a duplicate key in any object (some parsers
+keep the first, some the last), two keys of one object equal under Unicode case folding (Go's
+``encoding/json`` matches keys case-insensitively), a key that folds to a JSON-RPC member or a
+named call's parameter without being it, and an integer that does not fit 64 bits.
 """
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +51,12 @@ _NAMED_CALLS = {
     "resources/read": ("uri", "/resources/"),
 }
 
+_MEMBERS = frozenset({"jsonrpc", "method", "params", "id", "result", "error"})
+_NAMED_CALL_PARAMS = frozenset({"name", "arguments", "uri", "_meta"})
+# The integers orjson writes back exactly; it reads larger ones as floats.
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+_TOO_DEEP = "Invalid Request: the JSON is nested too deeply (at most 254 levels)"
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -60,22 +74,99 @@ class Route:
         return f"{self.method} {self.path}"
 
 
-def parse_body(body: bytes) -> tuple[list[dict[str, Any]], bool]:
-    """Parse a JSON-RPC body into its messages and whether it was a batch."""
+@dataclass(frozen=True, slots=True)
+class ParsedBody:
+    """A JSON-RPC body as the gateway read it, and those messages serialised again for the upstream."""
+
+    messages: list[dict[str, Any]]
+    is_batch: bool
+    canonical: bytes
+
+
+def parse_body(body: bytes) -> ParsedBody:
+    """Parse a JSON-RPC body into its messages, whether it was a batch, and its canonical bytes.
+
+    orjson is the strict RFC 8259 parser (no NaN, no invalid UTF-8, no lone surrogate); a second
+    pass with the standard library's C scanner sees every object's keys in order, which orjson
+    does not show, to refuse what another parser could read differently. The canonical bytes are
+    ``orjson.dumps`` of what was parsed (a batch stays a batch): what the upstream receives.
+    Raises ParseError (-32700) and InvalidRequest (-32600).
+    """
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"Parse error: body is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    try:
+        canonical = orjson.dumps(payload)
+    except orjson.JSONEncodeError:  # orjson writes at most 254 levels of nesting
+        raise InvalidRequest(_TOO_DEEP) from None
+    _check_keys_and_numbers(body)
     if isinstance(payload, list):
         if not payload:
             raise InvalidRequest("Invalid Request: empty batch")
-        return [_check_message(item) for item in payload], True
-    return [_check_message(payload)], False
+        return ParsedBody([_check_message(item) for item in payload], True, canonical)
+    return ParsedBody([_check_message(payload)], False, canonical)
+
+
+def fold(key: str) -> str:
+    """A key's Unicode case folding (casefold of NFKC): keys equal under it collide in some parsers."""
+    if key.isascii():
+        return key.lower()
+    return unicodedata.normalize("NFKC", key).casefold()
+
+
+def _check_keys_and_numbers(body: bytes) -> None:
+    try:
+        json.loads(body.decode("utf-8"), object_pairs_hook=_check_object_keys, parse_int=_check_int)
+    except RecursionError:
+        raise InvalidRequest(_TOO_DEEP) from None
+
+
+def _check_object_keys(pairs: list[tuple[str, Any]]) -> None:
+    if len(pairs) < 2:
+        return
+    seen: dict[str, str] = {}
+    for key, _ in pairs:
+        folded = fold(key)
+        other = seen.get(folded)
+        if other is None:
+            seen[folded] = key
+        elif other == key:
+            raise InvalidRequest(f"Invalid Request: duplicate key {_quoted(key)}")
+        else:
+            raise InvalidRequest(
+                f"Invalid Request: keys {_quoted(other)} and {_quoted(key)} differ only by case or "
+                "Unicode folding"
+            )
+
+
+def _check_int(literal: str) -> int:
+    value = int(literal)
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise InvalidRequest("Invalid Request: an integer does not fit in 64 bits")
+    return value
+
+
+def _quoted(key: str) -> str:
+    """A key for an error message: JSON-escaped (no control character) and short."""
+    quoted = json.dumps(key)
+    return quoted if len(quoted) <= 66 else quoted[:64] + '..."'
+
+
+def _check_folded_keys(obj: dict[str, Any], members: frozenset[str], where: str) -> None:
+    """Members are lower-case ASCII, so a member's folding is itself."""
+    for key in obj:
+        if key not in members and fold(key) in members:
+            raise InvalidRequest(
+                f"Invalid Request: {where} key {_quoted(key)} differs from {_quoted(fold(key))} "
+                "only by case or Unicode folding"
+            )
 
 
 def _check_message(message: Any) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise InvalidRequest("Invalid Request: a JSON-RPC message must be an object")
+    _check_folded_keys(message, _MEMBERS, "top-level")
     if message.get("jsonrpc") != "2.0":
         raise InvalidRequest('Invalid Request: "jsonrpc" must be "2.0"')
     if "method" in message and not isinstance(message["method"], str):
@@ -84,6 +175,9 @@ def _check_message(message: Any) -> dict[str, Any]:
         raise InvalidRequest("Invalid Request: neither a request, a notification nor a response")
     if "id" in message and not (message["id"] is None or isinstance(message["id"], (str, int))):
         raise InvalidRequest('Invalid Request: "id" must be a string or a number')
+    params = message.get("params")
+    if message.get("method") in _NAMED_CALLS and isinstance(params, dict):
+        _check_folded_keys(params, _NAMED_CALL_PARAMS, "params")
     return message
 
 

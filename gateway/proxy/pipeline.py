@@ -17,6 +17,7 @@ from gateway.proxy.steps import (
     check_host,
     check_origin,
     forward,
+    normalize_path,
     read_body,
     resolve_route,
     resolve_target,
@@ -28,6 +29,7 @@ Step = Callable[[ProxyContext], Awaitable[None]]
 
 REQUEST_STEPS: tuple[Step, ...] = (
     check_host,
+    normalize_path,
     resolve_target,
     check_origin,
     authenticate,

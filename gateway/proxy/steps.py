@@ -19,6 +19,7 @@ from gateway.proxy.errors import (
     TargetNotFound,
 )
 from gateway.proxy.jsonrpc import Route, parse_body, route_for
+from gateway.proxy.paths import check_query_string, normalize_proxy_path
 from gateway.proxy.sessions import SessionMalformed, SessionNotOwned, bind_session, unbind_session
 from gateway.proxy.upstream import (
     UpstreamTimeouts,
@@ -41,6 +42,17 @@ async def check_host(ctx: ProxyContext) -> None:
     domain, _ = split_domain_port(host)
     if not domain or not validate_host(domain, ctx.runtime.allowed_hosts):
         raise InvalidRequest(f"Invalid Host header {host!r}: not in ALLOWED_HOSTS")
+
+
+async def normalize_path(ctx: ProxyContext) -> None:
+    """Reads ``path`` (the raw path) and ``query_string``; writes ``target_slug`` and ``subpath``.
+
+    The one normalised form of the path: rules are matched on it and the upstream URL is built
+    from it. Raises InvalidRequest (400) for a path or query string that cannot be taken safely.
+    """
+    check_query_string(ctx.query_string)
+    normalized = normalize_proxy_path(ctx.path)
+    ctx.target_slug, ctx.subpath = normalized.slug, normalized.subpath
 
 
 async def resolve_target(ctx: ProxyContext) -> None:
@@ -128,25 +140,32 @@ async def read_body(ctx: ProxyContext) -> None:
 
 
 async def resolve_route(ctx: ProxyContext) -> None:
-    """Reads ``target``, the method, sub-path and ``body``; writes ``messages``, ``is_batch``, ``routes``.
+    """Reads ``target``, the method, ``subpath`` and ``body``; writes ``messages``, ``is_batch``,
+    ``routes`` and ``forward_body``.
 
-    An MCP target's POST is JSON-RPC, routed per message (``tools/call`` of ``x`` is
-    ``POST /tools/x``); its GET and DELETE are session plumbing. A plain HTTP target's request is
-    routed as ``METHOD /sub-path``. Raises ParseError / InvalidRequest / InvalidParams (400).
+    An MCP target is one endpoint: its POST is JSON-RPC, routed per message (``tools/call`` of
+    ``x`` is ``POST /tools/x``) and forwarded as the canonical re-serialisation of what was parsed;
+    its GET and DELETE are session plumbing. A plain HTTP target's request is routed as
+    ``METHOD /sub-path`` and its body forwarded as received. Raises TargetNotFound (404) for a
+    sub-path under an MCP target, ParseError / InvalidRequest / InvalidParams (400).
     """
     target = ctx.require_target()
     method = ctx.method
     path = ctx.subpath or "/"
+    ctx.forward_body = ctx.body
     if not target.is_mcp:
         ctx.routes = [Route(method, path)]
         return
+    if path != "/":
+        raise TargetNotFound(f"Not found: MCP target {target.slug!r} is served at /mcp/{target.slug}/ only")
     if method in _SESSION_METHODS:
         ctx.routes = [Route(method, path, plumbing=True)]
         return
     if method != "POST":
         ctx.routes = [Route(method, path)]
         return
-    ctx.messages, ctx.is_batch = parse_body(ctx.body)
+    parsed = parse_body(ctx.body)
+    ctx.messages, ctx.is_batch, ctx.forward_body = parsed.messages, parsed.is_batch, parsed.canonical
     ctx.routes = [route_for(message) for message in ctx.messages]
     _check_mcp_headers(ctx)
 
@@ -201,7 +220,7 @@ async def forward(ctx: ProxyContext) -> None:
             upstream_session_id=ctx.upstream_session_id,
             request_id=ctx.request_id,
         ),
-        body=ctx.body,
+        body=ctx.forward_body,
         timeouts=UpstreamTimeouts(
             connect=ctx.runtime.conf.upstream_connect_timeout,
             read=target.timeout_seconds,

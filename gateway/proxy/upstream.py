@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import aiohttp
+import yarl
 
 from gateway.conf import GatewaySettings
 from gateway.proxy.errors import UpstreamTimeout, UpstreamUnavailable
+from gateway.proxy.paths import encode_subpath
 
 # Request headers an agent may send upstream (lower case).
 REQUEST_HEADER_ALLOWLIST = frozenset(
@@ -120,7 +123,12 @@ async def send_upstream(
     )
     try:
         response = await client.request(
-            method, url, headers=headers, data=body or None, timeout=timeout, allow_redirects=False
+            method,
+            yarl.URL(url, encoded=True),  # upstream_url's path is final: no re-quoting or dot removal
+            headers=headers,
+            data=body or None,
+            timeout=timeout,
+            allow_redirects=False,
         )
     except (TimeoutError, aiohttp.ServerTimeoutError):
         raise UpstreamTimeout(f"Upstream of target {target_slug!r} timed out") from None
@@ -154,6 +162,19 @@ def agent_response_headers(upstream_headers: Mapping[str, str]) -> dict[str, str
 
 
 def upstream_url(base: str, subpath: str, query: str) -> str:
-    """The upstream URL for a proxy sub-path: ``/mcp/<slug>/x`` goes to ``<base>/x``."""
-    url = base if subpath in ("", "/") else base.rstrip("/") + subpath
+    """The upstream URL, already percent-encoded, for a normalised sub-path: ``/mcp/<slug>/x`` goes to
+    ``<base>/x``.
+
+    ``subpath`` comes from :mod:`gateway.proxy.paths` (decoded, no dot or empty segment), so the
+    URL stays under the base path; it is sent as it is (``encoded=True``), not normalised again.
+    The query string goes as the agent sent it (checked to be printable ASCII).
+    """
+    base = _encoded_base(base)
+    url = base if subpath in ("", "/") else base.rstrip("/") + encode_subpath(subpath)
     return f"{url}?{query}" if query else url
+
+
+@lru_cache(maxsize=1024)
+def _encoded_base(base: str) -> str:
+    """A target's base URL in encoded form (the admin may have typed non-ASCII characters)."""
+    return str(yarl.URL(base))

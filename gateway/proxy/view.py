@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from django.utils import timezone
 
@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-PATH = re.compile(r"^/mcp/(?P<slug>[-a-zA-Z0-9_]+)(?P<subpath>/.*)?$")
 _SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
 # CORS for the target's allowed browser origins: what an MCP client in a page must send and read.
 _CORS_HEADERS = [
@@ -55,17 +54,17 @@ class InternalGatewayError(GatewayError):
 async def proxy_view(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     """Serve one HTTP request under ``/mcp/``: every method, JSON-RPC and plain HTTP alike."""
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-    match = PATH.match(scope["path"])
+    # The raw path, still percent-encoded: normalize_path decodes it once (``path`` is decoded
+    # already, and would hide an encoded slash). raw_path is optional in ASGI: re-encode if absent.
+    raw_path = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
     ctx = ProxyContext(
         runtime=get_runtime(),
         receive=receive,
         method=scope["method"],
-        path=scope["path"],
+        path=raw_path.decode("latin-1"),
         query_string=scope.get("query_string", b"").decode("latin-1"),
         headers=headers,
         request_id=request_id_from(headers.get("x-request-id", "")),
-        target_slug=match["slug"] if match else "",
-        subpath=(match["subpath"] or "") if match else "",
         started_at=timezone.now(),
         client_ip=scope["client"][0] if scope.get("client") else None,
     )

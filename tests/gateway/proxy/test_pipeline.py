@@ -4,8 +4,9 @@ from gateway.proxy.pipeline import FINAL_STEP, REQUEST_STEPS, RESPONSE_STEPS
 
 
 def test_request_steps_run_in_the_documented_order():
-    assert [step.__name__ for step in REQUEST_STEPS][:8] == [
+    assert [step.__name__ for step in REQUEST_STEPS][:9] == [
         "check_host",
+        "normalize_path",
         "resolve_target",
         "check_origin",
         "authenticate",
