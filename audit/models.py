@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 
 from gateway.models import Credential, Target, Tenant
@@ -11,7 +13,9 @@ class AuditEvent(models.Model):
     """What one proxied request was, who made it, what the gateway decided and how it went.
 
     Foreign keys keep no database constraint, so deleting a tenant, target or credential never
-    deletes or blocks its audit trail.
+    deletes or blocks its audit trail; the credential's name and prefix are kept as they were at
+    call time. ``event_id`` is given by the gateway when the event is appended to the write-ahead
+    file, so writing an event twice (after a crash) stores it once.
     """
 
     class Decision(models.TextChoices):
@@ -19,6 +23,12 @@ class AuditEvent(models.Model):
         DENIED = "denied", "Denied"
         ERROR = "error", "Error"
 
+    event_id = models.UUIDField(
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
+        help_text="Given by the gateway; makes writes idempotent.",
+    )
     created_at = models.DateTimeField(db_index=True)
     request_id = models.CharField(max_length=100, db_index=True)
     tenant = models.ForeignKey(
@@ -29,6 +39,12 @@ class AuditEvent(models.Model):
     )
     credential = models.ForeignKey(
         Credential, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    credential_name = models.CharField(
+        max_length=200, blank=True, help_text="The credential's name at the time of the call."
+    )
+    credential_prefix = models.CharField(
+        max_length=16, blank=True, help_text="The credential's token prefix at the time of the call."
     )
     target_slug = models.CharField(max_length=100, blank=True)
     http_method = models.CharField(max_length=10)

@@ -1,12 +1,18 @@
-"""The audit step: always run last, in ``finally``, once the response has gone out."""
+"""The audit step: run by the view once per request, just before the response completes.
+
+The view calls it before the final body message goes out (so an answered call is on disk before
+the agent has its answer), or in ``finally`` for a call that failed or was cut off; either way
+exactly once per request.
+"""
 
 from __future__ import annotations
 
 import time
 
-from audit.sink import AuditRecord
+from audit.records import AuditRecord
 from gateway.proxy.context import ProxyContext
 
+# Bounds the write-ahead line; the writer sanitises every value again against its column.
 _MAX_FIELD = {
     "path": 2000,
     "route": 2000,
@@ -18,14 +24,21 @@ _MAX_FIELD = {
 
 
 def build_audit_record(ctx: ProxyContext) -> AuditRecord:
-    """The AuditEvent field values for one finished request. Holds no secret: no token, no header."""
+    """The AuditEvent field values for one request. Holds no secret: no token, no header.
+
+    ``request_bytes`` counts the body bytes the gateway actually read, never a declared
+    ``Content-Length`` that was not honoured.
+    """
     named = [r for r in ctx.routes if r.jsonrpc_method]
+    credential = ctx.credential
     record: AuditRecord = {
         "created_at": ctx.started_at,
-        "request_id": ctx.request_id,
+        "request_id": ctx.request_id[:100],
         "tenant_id": ctx.target.tenant_id if ctx.target else None,
         "target_id": ctx.target.id if ctx.target else None,
-        "credential_id": ctx.credential.id if ctx.credential else None,
+        "credential_id": credential.id if credential else None,
+        "credential_name": credential.name if credential else "",
+        "credential_prefix": credential.prefix if credential else "",
         "target_slug": ctx.target_slug[:100],
         "http_method": ctx.method[:10],
         "path": ctx.path,
@@ -39,7 +52,7 @@ def build_audit_record(ctx: ProxyContext) -> AuditRecord:
         "status_code": ctx.status,
         "upstream_status": ctx.upstream_status,
         "latency_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
-        "request_bytes": len(ctx.body) if ctx.body else int(ctx.headers.get("content-length", "0") or 0),
+        "request_bytes": len(ctx.body),
         "response_bytes": ctx.response_bytes,
         "client_ip": ctx.client_ip,
         "meter_notes": list(ctx.metering.notes) if ctx.metering else [],
@@ -51,5 +64,5 @@ def build_audit_record(ctx: ProxyContext) -> AuditRecord:
 
 
 async def record_audit(ctx: ProxyContext) -> None:
-    """Reads the whole context; hands its audit record to the background writer (never blocks)."""
+    """Reads the whole context; appends its audit record to the write-ahead file (never waits on the DB)."""
     ctx.runtime.audit.submit(build_audit_record(ctx))

@@ -14,7 +14,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.sink import write_records
+from audit.writer import write_records
 from gateway.models import Credential, Target, Tenant
 from metering.limiter import LimiterAdmin
 from metering.models import Meter, RollupCursor, UsageRollup

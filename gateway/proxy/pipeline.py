@@ -1,8 +1,10 @@
 """The proxy pipeline: the steps, in order, and the function that runs them.
 
 Request steps run in order until one raises a GatewayError (a local reply). Response steps then
-shape what goes back. ``record_audit`` is not in either list: the view runs it in ``finally`` once
-the last byte has gone out, so every request leaves exactly one audit event.
+shape what goes back. ``record_audit`` is not in either list: the view runs it once per request,
+just before the final body message completes the response (or in ``finally`` for a call that failed
+or was cut off), so every request leaves exactly one audit event, on disk before the agent has its
+answer.
 """
 
 from __future__ import annotations

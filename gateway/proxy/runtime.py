@@ -1,7 +1,8 @@
 """Per-event-loop runtime of the proxy: the pooled client and the background tasks.
 
 Started by the ASGI lifespan (or lazily by the first request, for servers without lifespan) and
-closed at shutdown, which flushes the audit queue and the last-used times.
+closed at shutdown, which drains the audit write-ahead file (for a bounded time) and flushes the
+last-used times.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ class ProxyRuntime:
         self.client: aiohttp.ClientSession = create_upstream_client(conf)
         self.audit = AuditSink(
             batch_size=conf.audit_batch_size,
-            spool_dir=conf.audit_wal_dir,
+            wal_dir=conf.audit_wal_dir,
             linger_seconds=conf.audit_flush_seconds,
+            fsync_seconds=conf.audit_fsync_seconds,
+            lag_warn_events=conf.audit_lag_warn_events,
         )
         self.last_used = LastUsedTracker()
         self.meters = MeterRuntime(conf)

@@ -102,18 +102,36 @@ async def _send_local_reply(ctx: ProxyContext, send: Send, error: GatewayError) 
     await _send_whole(ctx, send, body)
 
 
+class _AuditOnce:
+    """Runs the final (audit) step exactly once: before the last body message, or at the end."""
+
+    __slots__ = ("ctx", "done")
+
+    def __init__(self, ctx: ProxyContext) -> None:
+        self.ctx, self.done = ctx, False
+
+    async def record(self) -> None:
+        if not self.done:
+            self.done = True
+            await FINAL_STEP(self.ctx)
+
+
 async def _send_whole(ctx: ProxyContext, send: Send, body: bytes) -> None:
+    """Send the reply; its audit event is written ahead before the body completes the response."""
     ctx.response_bytes = len(body)
+    audit = _AuditOnce(ctx)
     try:
         await send(_start(ctx, ctx.response_headers, [(b"content-length", str(len(body)).encode())]))
+        await audit.record()
         await send({"type": "http.response.body", "body": body})
     finally:
-        await FINAL_STEP(ctx)
+        await audit.record()
 
 
 async def _send_stream(ctx: ProxyContext, send: Send, stream: AsyncIterator[bytes]) -> None:
     """Relay the stream chunk by chunk until it ends or the agent disconnects."""
-    relay = asyncio.ensure_future(_relay(ctx, send, stream))
+    audit = _AuditOnce(ctx)
+    relay = asyncio.ensure_future(_relay(ctx, send, stream, audit))
     disconnect = asyncio.ensure_future(_wait_for_disconnect(ctx.receive))
     try:
         await asyncio.wait({relay, disconnect}, return_when=asyncio.FIRST_COMPLETED)
@@ -121,17 +139,18 @@ async def _send_stream(ctx: ProxyContext, send: Send, stream: AsyncIterator[byte
         for task in (relay, disconnect):
             task.cancel()
         await asyncio.gather(relay, disconnect, return_exceptions=True)
-        await FINAL_STEP(ctx)
+        await audit.record()  # a stream that failed or was cut off is audited here
         aclose = getattr(stream, "aclose", None)
         if aclose is not None:
             await aclose()
 
 
-async def _relay(ctx: ProxyContext, send: Send, stream: AsyncIterator[bytes]) -> None:
+async def _relay(ctx: ProxyContext, send: Send, stream: AsyncIterator[bytes], audit: _AuditOnce) -> None:
     await send(_start(ctx, ctx.response_headers, []))
     async for chunk in stream:
         ctx.response_bytes += len(chunk)
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await audit.record()  # written ahead before the final message completes the response
     await send({"type": "http.response.body", "body": b""})
 
 
