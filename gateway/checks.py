@@ -111,3 +111,29 @@ SERVING_CHECKS = (check_secret_key, check_encryption_keys, check_allowed_hosts, 
 def configuration_problems() -> list[str]:
     """``"<check id>: <message>"`` for each configuration error that stops the gateway serving calls."""
     return [f"{error.id}: {error.msg}" for check in SERVING_CHECKS for error in check() if error.is_serious()]
+
+
+SAMESITE_VALUES = ("Strict", "Lax", "None")
+
+
+@register(Tags.security, deploy=False)
+def check_https_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """The cookie and HTTPS settings read from the environment have values Django can use."""
+    problems = [
+        f"{name} must be one of {', '.join(SAMESITE_VALUES)}, got {getattr(settings, name)!r}."
+        for name in ("SESSION_COOKIE_SAMESITE", "CSRF_COOKIE_SAMESITE")
+        if getattr(settings, name) not in SAMESITE_VALUES
+    ]
+    header = settings.SECURE_PROXY_SSL_HEADER
+    if header is not None and not (
+        isinstance(header, tuple) and header[0].startswith("HTTP_") and all(header)
+    ):
+        problems.append(
+            f"SECURE_PROXY_SSL_HEADER must look like HTTP_X_FORWARDED_PROTO,https, got {header!r}."
+        )
+    if settings.SECURE_HSTS_SECONDS < 0:
+        problems.append(f"SECURE_HSTS_SECONDS must be 0 or more, got {settings.SECURE_HSTS_SECONDS}.")
+    return [
+        Error(problem, hint="See the configuration table in README.md.", id="gateway.E011")
+        for problem in problems
+    ]

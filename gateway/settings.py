@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "axes",
     "gateway.apps.GatewayConfig",
     "policies",
     "metering",
@@ -92,6 +94,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lock-out into its 429 page
 ]
 
 ROOT_URLCONF = "gateway.urls"
@@ -112,6 +115,20 @@ TEMPLATES = [
         },
     }
 ]
+
+# Admin login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins an account is locked
+# out from every address, and an address is locked out for every account, until AXES_COOLOFF_MINUTES
+# pass (or ``manage axes_reset``). A successful login first clears that account's and that address's
+# failures. The address is the TCP peer's (REMOTE_ADDR): no X-Forwarded-For is trusted.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -142,8 +159,31 @@ warnings.filterwarnings(
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# HTTPS and cookies (README "Configuration"). With DEBUG off the admin's cookies are Secure; HSTS,
+# the HTTPS redirect and trusting a proxy's scheme header are opt-in. They apply to what Django
+# serves (admin, API, probes); the proxy (/mcp/) answers agents directly and is never redirected.
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # the admin posts plain forms; no script needs to read the token
+SESSION_COOKIE_SAMESITE = env.str("SESSION_COOKIE_SAMESITE", default="Lax")
+CSRF_COOKIE_SAMESITE = env.str("CSRF_COOKIE_SAMESITE", default="Lax")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# "HTTP_X_FORWARDED_PROTO,https": only behind a proxy that always sets (never passes on) that header.
+# A malformed value is kept as the raw string, for the system check gateway.E011 to name it.
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+SECURE_PROXY_SSL_HEADER = (
+    tuple(part.strip() for part in _proxy_ssl_header.split(","))
+    if len(_proxy_ssl_header.split(",")) == 2
+    else (_proxy_ssl_header or None)
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or env.str("CELERY_BROKER_URL", default=""))
@@ -174,6 +214,7 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "httpx2": {"level": "WARNING"},
         "httpcore2": {"level": "WARNING"},
+        "axes.apps": {"level": "WARNING"},  # not a start-up banner on every command
     },
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = None  # the proxy enforces GATEWAY_MAX_REQUEST_BODY_BYTES itself (413)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
@@ -42,15 +43,15 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*MANAGE, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
-@pytest.fixture
-def served(serve_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``manage.py serve`` on a free port over a migrated database; stopped with SIGTERM."""
-    assert manage("migrate", "--verbosity", "0", env=serve_env).returncode == 0
+    assert manage("migrate", "--verbosity", "0", env=env).returncode == 0
     port = free_port()
     process = subprocess.Popen(
         [*MANAGE, "serve", "--port", str(port)],
         cwd=ROOT,
-        env=serve_env,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # the server's workers go in its group, so nothing outlives the test
@@ -65,6 +66,12 @@ def served(serve_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[by
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(5)
+
+
+@pytest.fixture
+def served(serve_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    with serving(serve_env) as server:
+        yield server
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 20) -> httpx2.Response:
@@ -157,3 +164,26 @@ def test_serve_refuses_to_start_on_a_configuration_error(serve_env, variable, va
     assert result.returncode != 0
     assert check_id in result.stderr and "Traceback" not in result.stderr
     assert "Serving the gateway" not in result.stderr
+
+
+def test_https_settings_from_the_environment_reach_the_admin_but_never_redirect_agents_or_probes(serve_env):
+    serve_env.update(
+        SECURE_SSL_REDIRECT="1",
+        SECURE_HSTS_SECONDS="600",
+        SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https",
+    )
+    with serving(serve_env) as (base_url, process):
+        assert wait_for(f"{base_url}/healthz", process).status_code == 200
+        # when
+        plain = httpx2.get(f"{base_url}/admin/login/", timeout=10)
+        behind_tls = httpx2.get(
+            f"{base_url}/admin/login/", headers={"X-Forwarded-Proto": "https"}, timeout=10
+        )
+        agent = httpx2.post(f"{base_url}/mcp/nothing-here/", json={}, timeout=10)
+    # then
+    assert plain.status_code == 301 and plain.headers["Location"].startswith("https://127.0.0.1:")
+    assert behind_tls.status_code == 200
+    assert behind_tls.headers["Strict-Transport-Security"] == "max-age=600"
+    cookie = behind_tls.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert agent.status_code != 301

@@ -125,3 +125,100 @@ def test_a_complete_production_configuration_passes_the_check(tmp_path):
     result = manage_check(production_env(tmp_path))
 
     assert result.returncode == 0, result.stderr
+
+
+HTTPS_SETTINGS = (
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SESSION_COOKIE_SAMESITE",
+    "CSRF_COOKIE_SAMESITE",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SECURE_PROXY_SSL_HEADER",
+    "CSRF_TRUSTED_ORIGINS",
+)
+
+
+def effective_settings(env: dict[str, str], names: tuple[str, ...]) -> dict[str, object]:
+    """The values ``gateway.settings`` gives ``names`` in a fresh process started with ``env``."""
+    import json
+
+    script = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        f"print(json.dumps({{n: getattr(settings, n) for n in {list(names)!r}}}))"
+    )
+    env = {**env, "DJANGO_SETTINGS_MODULE": "gateway.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def readme_defaults(names: tuple[str, ...]) -> dict[str, str]:
+    """The default column of the README's configuration table for ``names``."""
+    rows = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].strip("`") in names:
+            rows[cells[0].strip("`")] = cells[1]
+    return rows
+
+
+def as_readme_default(value: object) -> str:
+    if value in (None, []):
+        return "unset"
+    return f"`{str(value).lower() if isinstance(value, bool) else value}`"
+
+
+def test_https_and_cookie_defaults_with_debug_off_are_what_the_readme_says(tmp_path):
+    values = effective_settings(production_env(tmp_path), HTTPS_SETTINGS)
+    documented = readme_defaults(HTTPS_SETTINGS)
+
+    assert set(documented) == set(HTTPS_SETTINGS)
+    for name in HTTPS_SETTINGS:
+        assert documented[name].split(" (")[0] == as_readme_default(values[name]), name
+    assert values["SESSION_COOKIE_SECURE"] is True and values["CSRF_COOKIE_SECURE"] is True
+
+
+def test_cookies_are_not_secure_by_default_with_debug_on(tmp_path):
+    values = effective_settings(production_env(tmp_path, DEBUG="1"), HTTPS_SETTINGS)
+
+    assert values["SESSION_COOKIE_SECURE"] is False and values["CSRF_COOKIE_SECURE"] is False
+    assert "(`false` with `DEBUG`)" in readme_defaults(("SESSION_COOKIE_SECURE",))["SESSION_COOKIE_SECURE"]
+
+
+def test_https_settings_are_read_from_the_environment(tmp_path):
+    env = production_env(
+        tmp_path,
+        SECURE_SSL_REDIRECT="1",
+        SECURE_HSTS_SECONDS="31536000",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
+        SECURE_HSTS_PRELOAD="1",
+        SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https",
+        CSRF_TRUSTED_ORIGINS="https://gw.example.com,https://admin.example.com",
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE="0",
+    )
+
+    values = effective_settings(env, HTTPS_SETTINGS)
+
+    assert values["SECURE_SSL_REDIRECT"] is True and values["SECURE_HSTS_SECONDS"] == 31536000
+    assert values["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True and values["SECURE_HSTS_PRELOAD"] is True
+    assert values["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert values["CSRF_TRUSTED_ORIGINS"] == ["https://gw.example.com", "https://admin.example.com"]
+    assert values["SESSION_COOKIE_SAMESITE"] == "Strict" and values["SESSION_COOKIE_SECURE"] is False
+    assert manage_check(env).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("SESSION_COOKIE_SAMESITE", "lenient"), ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto")],
+)
+def test_a_malformed_https_setting_fails_the_check_naming_it(tmp_path, variable, value):
+    result = manage_check(production_env(tmp_path, **{variable: value}))
+
+    assert result.returncode != 0
+    assert "gateway.E011" in result.stderr and variable in result.stderr
