@@ -9,7 +9,7 @@ from django.db import OperationalError
 
 import audit.writer as writer_module
 from audit.models import AuditEvent
-from tests.audit.helpers import eventually, new_sink, record, request_ids, wal_lines, with_sink
+from tests.audit.helpers import eventually, record, request_ids, wal_lines, with_sink
 
 
 def test_submitted_events_are_in_the_database_after_flush(transactional_db, tmp_path):
