@@ -37,9 +37,6 @@ class ProxyContext:
     # normalize_path: the slug and the decoded, normalised sub-path rules are matched on
     target_slug: str = ""
     subpath: str = ""
-    # normalize_path: the slug and the decoded, normalised sub-path rules are matched on
-    target_slug: str = ""
-    subpath: str = ""
     # resolve_target
     target: CompiledTarget | None = None
     # check_origin: the browser origin allowed to read the reply
@@ -52,7 +49,6 @@ class ProxyContext:
     messages: list[dict[str, Any]] | None = None
     is_batch: bool = False
     routes: list[Route] = field(default_factory=list)
-    forward_body: bytes = b""  # what the upstream receives: the canonical JSON-RPC, or ``body``
     forward_body: bytes = b""  # what the upstream receives: the canonical JSON-RPC, or ``body``
     # bind_session
     agent_session_id: str = ""

@@ -20,7 +20,6 @@ from gateway.proxy.errors import (
 )
 from gateway.proxy.jsonrpc import Route, parse_body, route_for
 from gateway.proxy.paths import check_query_string, normalize_proxy_path
-from gateway.proxy.paths import check_query_string, normalize_proxy_path
 from gateway.proxy.sessions import SessionMalformed, SessionNotOwned, bind_session, unbind_session
 from gateway.proxy.upstream import (
     UpstreamTimeouts,
@@ -43,17 +42,6 @@ async def check_host(ctx: ProxyContext) -> None:
     domain, _ = split_domain_port(host)
     if not domain or not validate_host(domain, ctx.runtime.allowed_hosts):
         raise InvalidRequest(f"Invalid Host header {host!r}: not in ALLOWED_HOSTS")
-
-
-async def normalize_path(ctx: ProxyContext) -> None:
-    """Reads ``path`` (the raw path) and ``query_string``; writes ``target_slug`` and ``subpath``.
-
-    The one normalised form of the path: rules are matched on it and the upstream URL is built
-    from it. Raises InvalidRequest (400) for a path or query string that cannot be taken safely.
-    """
-    check_query_string(ctx.query_string)
-    normalized = normalize_proxy_path(ctx.path)
-    ctx.target_slug, ctx.subpath = normalized.slug, normalized.subpath
 
 
 async def normalize_path(ctx: ProxyContext) -> None:

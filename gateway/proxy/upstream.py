@@ -21,7 +21,6 @@ import yarl
 from gateway.conf import GatewaySettings
 from gateway.proxy.errors import UpstreamTimeout, UpstreamUnavailable
 from gateway.proxy.paths import encode_subpath
-from gateway.proxy.paths import encode_subpath
 
 # Request headers an agent may send upstream (lower case).
 REQUEST_HEADER_ALLOWLIST = frozenset(
