@@ -96,10 +96,21 @@ def _filter_json_body(body: bytes, listings: dict[Any, str], credential: Compile
     for message in messages:
         if not isinstance(message, dict) or "result" not in message:
             continue
-        msg_id = message.get("id")
-        if isinstance(msg_id, (str, int)) and msg_id in listings:
-            changed |= _trim_listing(message["result"], listings[msg_id], credential)
+        method = _listing_method(listings, message.get("id"))
+        if method is not None:
+            changed |= _trim_listing(message["result"], method, credential)
     return orjson.dumps(payload) if changed else body
+
+
+def _listing_method(listings: dict[Any, str], msg_id: Any) -> str | None:
+    """The listing asked for by the request whose id is ``msg_id`` (``null`` is an id too), or None.
+
+    A request id is a string, a number or null; anything else in a response (an object, a list)
+    matches no request.
+    """
+    if msg_id is not None and not isinstance(msg_id, (str, int, float)):
+        return None
+    return listings.get(msg_id)
 
 
 def _trim_listing(result: Any, method: str, credential: CompiledCredential) -> bool:
