@@ -14,7 +14,11 @@ from dataclasses import dataclass
 
 TOKEN_SCHEME = "mgw"  # noqa: S105 - a public prefix, not a secret
 PREFIX_LENGTH = 10
+SECRET_BYTES = 32
+SECRET_LENGTH = 43  # len(secrets.token_urlsafe(SECRET_BYTES)): 32 bytes in unpadded base64url
 _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
+_PREFIX_CHARS = frozenset(_PREFIX_ALPHABET)
+_SECRET_CHARS = frozenset(string.ascii_letters + string.digits + "-_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,16 +36,25 @@ def hash_token(token: str) -> str:
 
 def generate_token() -> NewToken:
     prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(PREFIX_LENGTH))
-    token = f"{TOKEN_SCHEME}_{prefix}_{secrets.token_urlsafe(32)}"
+    token = f"{TOKEN_SCHEME}_{prefix}_{secrets.token_urlsafe(SECRET_BYTES)}"
     return NewToken(token=token, prefix=prefix, secret_hash=hash_token(token))
 
 
 def token_prefix(token: str) -> str | None:
-    """The lookup prefix of a well-formed token, or None."""
+    """The lookup prefix of a well-formed token, or None.
+
+    Only the exact shape :func:`generate_token` mints is well-formed, so anything else is refused
+    without a lookup.
+    """
     parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != TOKEN_SCHEME or len(parts[1]) != PREFIX_LENGTH or not parts[2]:
+    if len(parts) != 3 or parts[0] != TOKEN_SCHEME:
         return None
-    return parts[1]
+    _, prefix, secret = parts
+    if len(prefix) != PREFIX_LENGTH or not _PREFIX_CHARS.issuperset(prefix):
+        return None
+    if len(secret) != SECRET_LENGTH or not _SECRET_CHARS.issuperset(secret):
+        return None
+    return prefix
 
 
 def token_matches(token: str, secret_hash: str) -> bool:

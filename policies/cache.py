@@ -3,8 +3,9 @@
 Entries are loaded on first use (a thread runs the ORM read), then served from memory: a warm
 proxied call makes no database query. Any configuration change empties the cache, in this process
 at once and in the others through :mod:`policies.invalidation` (Redis pub/sub, or a version check
-at most once per ``POLICY_POLL_SECONDS``). Unknown slugs and prefixes are cached too (as ``None``),
-so a flood of bad tokens cannot turn into a flood of queries.
+at most once per ``POLICY_POLL_SECONDS``). Unknown slugs are cached too (as ``None``). The set of
+every token prefix that exists is loaded once per configuration version, so a token with an
+unknown prefix is refused from memory: a flood of random tokens costs no query at all.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.db import DatabaseError, close_old_connections
 from gateway.proxy.errors import ConfigurationUnavailable
 from gateway.singleflight import MISSING, SingleFlight
 from policies.compiler import CompiledCredential, CompiledTarget
-from policies.selectors import compiled_credential_get, compiled_target_get
+from policies.selectors import compiled_credential_get, compiled_target_get, credential_prefixes_get
 
 T = TypeVar("T")
 
@@ -46,7 +47,7 @@ async def load_configuration(fn: Callable[..., T], **kwargs: object) -> T:
 
 
 class PolicyCache:
-    """Compiled targets by slug and compiled credentials by token prefix.
+    """Compiled targets by slug, compiled credentials by token prefix, and the set of all prefixes.
 
     Loads are single-flight: calls that miss the same key while it is loading wait for that load
     instead of each querying the database (a cold start under load would otherwise run one load
@@ -59,11 +60,13 @@ class PolicyCache:
         self._flights = SingleFlight()
         self._generation = 0
         self._version: int | None = None
+        self._prefixes: frozenset[str] | None = None
 
     def invalidate(self) -> None:
         """Forget every compiled entry; they are reloaded on next use."""
         self._generation += 1
         self._tables = {"target": {}, "credential": {}}
+        self._prefixes = None
 
     def observe_version(self, version: int) -> None:
         """Record the configuration version seen in the database; a new one invalidates."""
@@ -76,10 +79,27 @@ class PolicyCache:
         return compiled
 
     async def credential(self, prefix: str) -> CompiledCredential | None:
+        """The credential whose token prefix is ``prefix``; an unknown prefix costs no query."""
+        if prefix not in await self._known_prefixes():
+            return None
         compiled: CompiledCredential | None = await self._get(
             "credential", prefix, compiled_credential_get, prefix=prefix
         )
         return compiled
+
+    async def _known_prefixes(self) -> frozenset[str]:
+        async def load() -> frozenset[str]:
+            generation = self._generation
+            prefixes = await load_configuration(credential_prefixes_get)
+            if generation == self._generation:
+                self._prefixes = prefixes
+            return prefixes
+
+        def cached() -> object:
+            return MISSING if self._prefixes is None else self._prefixes
+
+        prefixes: frozenset[str] = await self._flights.get(("prefixes",), cached, load)
+        return prefixes
 
     async def _get(self, kind: str, key: str, loader: Callable[..., Any], **kwargs: object) -> Any:
         async def load() -> Any:

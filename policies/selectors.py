@@ -16,6 +16,14 @@ def compiled_credential_get(*, prefix: str) -> CompiledCredential | None:
     return compile_credential(credential)
 
 
+def credential_prefixes_get() -> frozenset[str]:
+    """The token prefix of every credential that exists, revoked and deactivated ones included (one query).
+
+    The proxy refuses a token whose prefix is not in this set without another query.
+    """
+    return frozenset(Credential.objects.values_list("prefix", flat=True))
+
+
 def compile_credential(credential: Credential) -> CompiledCredential:
     """Compile a credential (with its rules and targets) into its frozen form."""
     rules = tuple(

@@ -32,11 +32,21 @@ class GatewayError(Exception):
     code = -32603
     decision = "error"
 
-    def __init__(self, message: str, *, data: Any = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        audit_reason: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.data = data
         self.headers = headers or {}
+        # What the audit event records; the agent sees only ``message`` (they differ when the
+        # precise reason is not the caller's to know, e.g. why a credential was refused).
+        self.audit_reason = message if audit_reason is None else audit_reason
 
     def error_object(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -62,10 +72,16 @@ class TargetNotFound(GatewayError):
 
 
 class AuthenticationFailed(GatewayError):
-    status, code, decision = 401, UNAUTHENTICATED, "denied"
+    """Every refused credential gets the same public message; ``reason`` goes to the audit only.
 
-    def __init__(self, message: str, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
+    The caller may not learn whether a token is unknown, revoked, expired or malformed.
+    """
+
+    status, code, decision = 401, UNAUTHENTICATED, "denied"
+    PUBLIC_MESSAGE = "Invalid or missing credential"
+
+    def __init__(self, reason: str, **kwargs: Any) -> None:
+        super().__init__(self.PUBLIC_MESSAGE, audit_reason=reason, **kwargs)
         self.headers.setdefault("WWW-Authenticate", 'Bearer realm="mcp-gateway"')
 
 

@@ -64,6 +64,7 @@ async def resolve_target(ctx: ProxyContext) -> None:
 
 
 def _presented_token(headers: dict[str, str]) -> str:
+    """The token in ``Authorization: Bearer`` or, failing that, ``X-API-Key`` ("" when none)."""
     authorization = headers.get("authorization", "")
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -74,16 +75,22 @@ def _presented_token(headers: dict[str, str]) -> str:
 async def authenticate(ctx: ProxyContext) -> None:
     """Reads the agent's headers and ``target``; writes ``credential``.
 
-    Raises AuthenticationFailed (401) for a missing, unknown, revoked or expired token and
-    Forbidden (403) for a credential not bound to this target. The token is never logged.
+    Raises AuthenticationFailed (401) for a missing, malformed, unknown, revoked or expired token:
+    the agent sees one message for all of them, the audit event the precise reason. A malformed
+    token or an unknown prefix is refused from memory, with no database query. Raises Forbidden
+    (403) for a credential not bound to this target. The token is never logged.
     """
     token = _presented_token(ctx.headers)
     if not token:
-        raise AuthenticationFailed("Authentication required: send Authorization: Bearer <token> or X-API-Key")
+        raise AuthenticationFailed("No credential presented")
     prefix = token_prefix(token)
-    credential = await ctx.runtime.cache.credential(prefix) if prefix else None
-    if credential is None or not token_matches(token, credential.secret_hash):
-        raise AuthenticationFailed("Invalid credential")
+    if prefix is None:
+        raise AuthenticationFailed("Malformed token")
+    credential = await ctx.runtime.cache.credential(prefix)
+    if credential is None:
+        raise AuthenticationFailed("Unknown token prefix")
+    if not token_matches(token, credential.secret_hash):
+        raise AuthenticationFailed("Token secret does not match its prefix")
     ctx.credential = credential
     if credential.revoked:
         raise AuthenticationFailed("Credential revoked")
@@ -186,21 +193,24 @@ def _check_mcp_headers(ctx: ProxyContext) -> None:
 async def bind_session_id(ctx: ProxyContext) -> None:
     """Reads ``Mcp-Session-Id``, ``credential`` and ``target``; writes the agent and upstream session ids.
 
-    Raises Forbidden (403) when the session belongs to another credential, SessionNotFound (404)
-    when the id was never issued by this gateway.
+    Raises Forbidden (403) when the session belongs to another credential or target, and
+    SessionNotFound (404) when the id was never issued by this gateway: tampered with, malformed,
+    not ASCII, or sealed with a key the gateway no longer has. Only an id the gateway issued is
+    kept for the audit event.
     """
     agent_id = ctx.headers.get("mcp-session-id", "")
     if not agent_id:
         return
-    ctx.agent_session_id = agent_id
     try:
         ctx.upstream_session_id = unbind_session(
             credential_id=ctx.require_credential().id, target_id=ctx.require_target().id, agent_id=agent_id
         )
     except SessionNotOwned:
+        ctx.agent_session_id = agent_id
         raise Forbidden("Session belongs to another credential: a session id is not a credential") from None
     except SessionMalformed:
         raise SessionNotFound("Session not found: start a new session") from None
+    ctx.agent_session_id = agent_id
 
 
 async def forward(ctx: ProxyContext) -> None:
@@ -239,6 +249,7 @@ async def forward(ctx: ProxyContext) -> None:
 
 
 def _set_session_header(ctx: ProxyContext, upstream_id: str | None) -> None:
+    """Give the agent the sealed form of the upstream's session id, never the id itself."""
     if not upstream_id or ctx.credential is None or ctx.target is None:
         return
     if upstream_id == ctx.upstream_session_id:  # the session the agent presented: its id still holds
