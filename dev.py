@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
 """Set-up entry point for a fresh machine with only Python 3.11+.
 
-    python3 dev.py demo   run the gateway with a demo MCP server, tenant, target and token
-    python3 dev.py test   run the test suite
+    python3 dev.py demo              run the gateway with a demo MCP server, tenant, target and token
+    python3 dev.py test [pytest args] run the test suite
+    python3 dev.py manage <command>  run a management command (``manage.py``) in the venv
 
 Each command first makes ``.venv`` from ``requirements.txt`` (again only when that file changed).
 ``test`` uses PostgreSQL and Redis on 127.0.0.1 when they answer (or DATABASE_URL / REDIS_URL when
-set), and otherwise SQLite with the Redis tests skipped.
+set), and otherwise SQLite with the Redis tests skipped. ``demo`` and ``manage`` run on the embedded
+default unless configured: the SQLite file ``db.sqlite3`` and, when neither SECRET_KEY nor
+GATEWAY_ENCRYPTION_KEYS is set, DEBUG on with development keys generated into git-ignored files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -57,14 +62,79 @@ def test(args: list[str]) -> int:
     return subprocess.call([str(PYTHON), "-m", "pytest", "-q", "-rs", *args], cwd=ROOT, env=env)
 
 
-def demo(args: list[str]) -> int:
+def embedded_default_env() -> dict[str, str]:
+    """The environment, with DEBUG on (development keys) when no key is configured."""
     env = dict(os.environ)
-    env.setdefault("DEBUG", "1")  # the embedded default: dev keys are generated into git-ignored files
-    return subprocess.call([str(PYTHON), "manage.py", "demo", *args], cwd=ROOT, env=env)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+    if not (env.get("SECRET_KEY") or env.get("GATEWAY_ENCRYPTION_KEYS")):
+        env.setdefault("DEBUG", "1")
+    return env
+
+
+def demo(args: list[str]) -> int:
+    # Its own process group: the gateway server and the demo MCP server get the signal together,
+    # and a last SIGKILL to the group leaves nothing behind. It reads nothing from the terminal.
+    return run_child([str(PYTHON), "manage.py", "demo", *args], embedded_default_env(), own_group=True)
+
+
+def manage(args: list[str]) -> int:
+    # In our process group, so interactive commands (createsuperuser) can read the terminal.
+    return run_child([str(PYTHON), "manage.py", *(args or ["help"])], embedded_default_env())
+
+
+# Seconds a stopping child gets after the signal is passed on (serve's own grace is 30 s).
+STOP_GRACE_SECONDS = 40
+
+
+def run_child(command: list[str], env: dict[str, str], *, own_group: bool = False) -> int:
+    """Run ``command``; SIGTERM, SIGINT and SIGHUP to dev.py are passed on to it, then awaited.
+
+    Without ``own_group``, Ctrl-C at a terminal already reaches the child (it shares our foreground
+    process group), so a SIGINT is forwarded only when we are not that group: a second one would
+    force the server down without its graceful shutdown. A child still running
+    ``STOP_GRACE_SECONDS`` after a signal is killed (its whole group with ``own_group``).
+    """
+    child = subprocess.Popen(command, cwd=ROOT, env=env, process_group=0 if own_group else None)
+    stop_by: list[float] = []
+
+    def forward(signum: int, frame: object) -> None:
+        if child.poll() is not None:
+            return
+        stop_by.append(time.monotonic() + STOP_GRACE_SECONDS)
+        if own_group:
+            os.killpg(child.pid, signum)
+        elif not (signum == signal.SIGINT and _in_terminal_foreground()):
+            child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    while True:
+        try:
+            return child.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            if stop_by and time.monotonic() > stop_by[0]:
+                _kill(child, own_group=own_group)
+
+
+def _kill(child: subprocess.Popen[bytes], *, own_group: bool) -> None:
+    try:
+        if own_group:
+            os.killpg(child.pid, signal.SIGKILL)
+        else:
+            child.kill()
+    except ProcessLookupError:
+        pass
+
+
+def _in_terminal_foreground() -> bool:
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError):
+        return False  # no terminal
 
 
 def main() -> int:
-    commands = {"test": test, "demo": demo}
+    commands = {"test": test, "demo": demo, "manage": manage}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2

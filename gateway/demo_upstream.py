@@ -1,13 +1,15 @@
 """The bundled demo MCP server (official ``mcp`` SDK) that ``manage.py demo`` puts behind the gateway.
 
-Run on its own: ``python -m gateway.demo_upstream --port 8765``. It expects the bearer token given
-by ``--token`` (the upstream's own credential, which the gateway injects and agents never see).
+Run on its own: ``DEMO_UPSTREAM_TOKEN=... python -m gateway.demo_upstream --port 8765``. It expects
+that bearer token (the upstream's own credential, which the gateway injects and agents never see);
+it is read from the environment rather than the command line, which other local users can read.
 """
 
 from __future__ import annotations
 
 import argparse
 import hmac
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,9 +77,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--token", required=True)
     args = parser.parse_args()
-    uvicorn.run(build_app(args.token), host=args.host, port=args.port, log_level="warning")
+    token = os.environ.get("DEMO_UPSTREAM_TOKEN", "")
+    if not token:
+        parser.error("set DEMO_UPSTREAM_TOKEN to the bearer token this server expects")
+    uvicorn.run(build_app(token), host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

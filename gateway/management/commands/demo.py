@@ -1,14 +1,19 @@
 """``manage.py demo``: the gateway with a bundled demo MCP server, a demo tenant, target and agent.
 
 Migrates the database, starts ``gateway.demo_upstream`` on a loopback port behind its own secret,
-(re)creates the ``demo`` tenant, the ``demo`` target and the ``demo-agent`` credential (a fresh
-token each run), prints the proxy URL, the token and a client example, then serves the gateway.
+creates (or updates) the ``demo`` tenant, the ``demo`` target and the ``demo-agent`` credential (a
+fresh token each run, by rotation: nothing is deleted, so earlier audit events keep their
+credential), prints the proxy URL, the token and a client example, then serves the gateway.
+
+SIGTERM, SIGINT or SIGHUP stops the server gracefully and then the demo upstream (terminated,
+awaited, killed if it lingers), so no child outlives the command.
 """
 
 from __future__ import annotations
 
-import atexit
+import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -20,13 +25,22 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from gateway.models import Credential, Target, Tenant
-from gateway.services import credential_create, target_create, target_set_upstream_auth, tenant_create
+from gateway.services import (
+    allow_rule_create,
+    credential_create,
+    credential_rotate,
+    target_create,
+    target_set_upstream_auth,
+    tenant_create,
+)
 
 DEMO_RULES = [
     ("POST", "/tools/search_docs", "search the demo documents"),
     ("POST", "/tools/current_time", "read the clock"),
     ("POST", "/resources/docs://*", "read demo documents"),
 ]
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class Command(BaseCommand):
@@ -41,30 +55,25 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, host: str, port: int, upstream_port: int, no_serve: bool, **options: Any
     ) -> None:
-        call_command("migrate", verbosity=0)
-        upstream_secret = secrets.token_urlsafe(24)
-        upstream_url = f"http://127.0.0.1:{upstream_port}/mcp"
-        if not no_serve:
-            self._start_upstream(upstream_port, upstream_secret)
-        token = self._configure(upstream_url, upstream_secret)
-        self.stdout.write(_banner(f"http://{host}:{port}/mcp/demo/", token))
-        if not no_serve:
-            call_command("serve", host=host, port=port)
-
-    def _start_upstream(self, port: int, secret: str) -> None:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.demo_upstream", "--port", str(port), "--token", secret]
-        )
-        atexit.register(process.terminate)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/mcp", timeout=1)
-            except urllib.error.HTTPError:
-                return  # it answers (401 without the secret): it is up
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"demo MCP server did not start on port {port}")
+        upstream: subprocess.Popen[bytes] | None = None
+        # uvicorn restores these handlers after its graceful shutdown and re-raises the signal: ours
+        # turn it into SystemExit, so the ``finally`` below stops the upstream (atexit would not run).
+        previous = {signum: signal.signal(signum, _exit_on_signal) for signum in STOP_SIGNALS}
+        try:
+            call_command("migrate", verbosity=0)
+            upstream_secret = secrets.token_urlsafe(24)
+            upstream_url = f"http://127.0.0.1:{upstream_port}/mcp"
+            if not no_serve:
+                upstream = _start_upstream(upstream_port, upstream_secret)
+            token = self._configure(upstream_url, upstream_secret)
+            self.stdout.write(_banner(f"http://{host}:{port}/mcp/demo/", token))
+            if not no_serve:
+                call_command("serve", host=host, port=port)
+        finally:
+            if upstream is not None:
+                _stop(upstream)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def _configure(self, upstream_url: str, upstream_secret: str) -> str:
         tenant = Tenant.objects.filter(name="demo").first() or tenant_create(name="demo")
@@ -80,15 +89,62 @@ class Command(BaseCommand):
         else:
             target.upstream_url = upstream_url
             target_set_upstream_auth(target=target, auth_type="bearer", secret=upstream_secret)
-        Credential.objects.filter(tenant=tenant, name="demo-agent").delete()
-        issued = credential_create(
-            tenant=tenant, name="demo-agent", targets=[target], allow=[(m, p) for m, p, _ in DEMO_RULES]
+        return _demo_agent_token(tenant, target)
+
+
+def _demo_agent_token(tenant: Tenant, target: Target) -> str:
+    """A fresh token for ``demo-agent`` with the demo's rules, keeping the credential if it exists.
+
+    Never deleted: audit events of earlier runs refer to it. A revoked or expired one is reinstated.
+    """
+    credential = Credential.objects.filter(tenant=tenant, name="demo-agent").first()
+    if credential is None:
+        credential = credential_create(tenant=tenant, name="demo-agent").credential
+    elif credential.revoked_at is not None or credential.expires_at is not None:
+        credential.revoked_at = credential.expires_at = None
+        credential.save(update_fields=["revoked_at", "expires_at"])
+    credential.targets.set([target])
+    credential.rules.all().delete()
+    for order, (method, path, description) in enumerate(DEMO_RULES):
+        allow_rule_create(
+            credential=credential, method=method, path=path, description=description, order=order
         )
-        rules = issued.credential.rules.order_by("order")
-        for rule, (_, _, description) in zip(rules, DEMO_RULES, strict=True):
-            rule.description = description
-            rule.save(update_fields=["description"])
-        return issued.token
+    return credential_rotate(credential=credential).token
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _start_upstream(port: int, secret: str) -> subprocess.Popen[bytes]:
+    """Start the demo MCP server and wait until it answers."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.demo_upstream", "--port", str(port)],
+        env={**os.environ, "DEMO_UPSTREAM_TOKEN": secret},
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/mcp", timeout=1)
+        except urllib.error.HTTPError:
+            return process  # it answers (401 without the secret): it is up
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.2)
+    _stop(process)
+    raise RuntimeError(f"demo MCP server did not start on port {port}")
+
+
+def _stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """Terminate ``process``, wait up to ``grace`` seconds, then kill it."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _banner(proxy_url: str, token: str) -> str:
@@ -98,7 +154,7 @@ MCP gateway demo
 Proxy URL : {proxy_url}
 Token     : {token}
 Allowed   : search_docs, current_time, docs://* resources (delete_all_documents is denied)
-Admin     : create a login with `python manage.py createsuperuser`, then open /admin/
+Admin     : create a login with `python3 dev.py manage createsuperuser`, then open /admin/
 
 Try it (in another shell, from this directory):
 
