@@ -4,6 +4,7 @@
     python3 dev.py demo              run the gateway with a demo MCP server, tenant, target and token
     python3 dev.py test [pytest args] run the test suite
     python3 dev.py manage <command>  run a management command (``manage.py``) in the venv
+    python3 dev.py lint              ruff check, ruff format --check and mypy (pyproject.toml)
 
 Each command first makes ``.venv`` from ``requirements.txt`` (again only when that file changed).
 ``test`` uses PostgreSQL and Redis on 127.0.0.1 when they answer (or DATABASE_URL / REDIS_URL when
@@ -60,6 +61,19 @@ def test(args: list[str]) -> int:
     redis = env.get("REDIS_URL", "none (Redis tests skip)")
     print(f"database: {env.get('DATABASE_URL', 'SQLite')}; redis: {redis}", flush=True)
     return subprocess.call([str(PYTHON), "-m", "pytest", "-q", "-rs", *args], cwd=ROOT, env=env)
+
+
+def lint(args: list[str]) -> int:
+    """Run every linter and the type checker; non-zero if any of them fails."""
+    tools = [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]]
+    failed = [
+        " ".join(tool)
+        for tool in tools
+        if subprocess.call([str(VENV / "bin" / tool[0]), *tool[1:]], cwd=ROOT)
+    ]
+    for name in failed:
+        print(f"failed: {name}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def embedded_default_env() -> dict[str, str]:
@@ -134,7 +148,7 @@ def _in_terminal_foreground() -> bool:
 
 
 def main() -> int:
-    commands = {"test": test, "demo": demo, "manage": manage}
+    commands = {"test": test, "demo": demo, "manage": manage, "lint": lint}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2
