@@ -222,3 +222,13 @@ def test_a_malformed_https_setting_fails_the_check_naming_it(tmp_path, variable,
 
     assert result.returncode != 0
     assert "gateway.E011" in result.stderr and variable in result.stderr
+
+
+def test_every_gateway_setting_has_a_readme_row_with_its_default():
+    from gateway.conf import SPECS
+
+    documented = readme_defaults(tuple(f"GATEWAY_{name}" for name in SPECS))
+
+    for name, spec in SPECS.items():
+        default = documented[f"GATEWAY_{name}"].split("`")[1]
+        assert (default if spec.kind is str else spec.kind(default)) == spec.default, name
