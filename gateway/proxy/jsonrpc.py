@@ -117,16 +117,23 @@ def fold(key: str) -> str:
 
 def _check_keys_and_numbers(body: bytes) -> None:
     try:
-        json.loads(body.decode("utf-8"), object_pairs_hook=_check_object_keys, parse_int=_check_int)
+        _KEY_CHECKER.decode(body.decode("utf-8"))
     except RecursionError:
         raise InvalidRequest(_TOO_DEEP) from None
 
 
 def _check_object_keys(pairs: list[tuple[str, Any]]) -> None:
-    if len(pairs) < 2:
-        return
+    """Called by the scanner for every object, with its members in order."""
+    if len(pairs) > 1:
+        keys = [key for key, _ in pairs]
+        folded = {key.lower() for key in keys} if "".join(keys).isascii() else {fold(key) for key in keys}
+        if len(folded) != len(keys):
+            _refuse_colliding_keys(keys)
+
+
+def _refuse_colliding_keys(keys: list[str]) -> None:
     seen: dict[str, str] = {}
-    for key, _ in pairs:
+    for key in keys:
         folded = fold(key)
         other = seen.get(folded)
         if other is None:
@@ -145,6 +152,10 @@ def _check_int(literal: str) -> int:
     if not _INT_MIN <= value <= _INT_MAX:
         raise InvalidRequest("Invalid Request: an integer does not fit in 64 bits")
     return value
+
+
+# Built once: json.loads with hooks would build a new decoder and scanner on every call.
+_KEY_CHECKER = json.JSONDecoder(object_pairs_hook=_check_object_keys, parse_int=_check_int)
 
 
 def _quoted(key: str) -> str:
