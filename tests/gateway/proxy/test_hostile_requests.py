@@ -276,3 +276,16 @@ def test_after_hostile_requests_a_normal_call_is_answered_and_audited(gateway, h
     assert status == 200
     event = AuditEvent.objects.get(request_id="after-the-storm")
     assert (event.decision, event.tool, event.status_code) == ("allowed", "search", 200)
+
+
+def test_an_mcp_target_is_one_endpoint_and_its_sub_paths_are_404_even_for_get_and_delete(
+    gateway, hostile_setup
+):
+    upstream, _, mcp_token = hostile_setup
+    port = gateway.server.port
+    sub_paths = [
+        raw_request(port, http(method, b"/mcp/tools/api/users/42", mcp_token)) for method in ("GET", "DELETE")
+    ]
+    endpoint = raw_request(port, http("DELETE", b"/mcp/tools/", mcp_token))
+    assert (sub_paths, endpoint) == ([404, 404], 200)  # the endpoint's DELETE is still session plumbing
+    assert [(method, path) for method, path, _, _ in upstream.seen] == [("DELETE", b"/mcp-up")]
