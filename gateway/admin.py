@@ -7,6 +7,7 @@ message, and its digest is never displayed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django import forms
@@ -18,10 +19,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from gateway.models import Credential, Target, Tenant
+from gateway.models import Credential, Target, Tenant, audited_credential_ids
 from gateway.services import (
     IssuedCredential,
     credential_create,
+    credential_deactivate,
     credential_revoke,
     credential_rotate,
     target_set_upstream_auth,
@@ -40,6 +42,13 @@ class TenantAdmin(admin.ModelAdmin):
     list_filter = ["created_at"]
     search_fields = ["name"]
     inlines = [TenantMeterInline]
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if protected:
+            # Name the credentials that audit events keep, not the delete permission they lack.
+            perms_needed = set()
+        return deleted, counts, perms_needed, protected
 
 
 class TargetAdminForm(forms.ModelForm):
@@ -138,20 +147,37 @@ class TargetAdmin(admin.ModelAdmin):
 
 
 class CredentialStatusFilter(admin.SimpleListFilter):
-    """Filter credentials by active / expired / revoked."""
+    """Filter credentials by status; deactivated ones are hidden unless asked for."""
 
     title = "status"
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+        return [
+            ("active", "Active"),
+            ("expired", "Expired"),
+            ("revoked", "Revoked"),
+            ("deactivated", "Deactivated"),
+            ("any", "Any, deactivated included"),
+        ]
+
+    def choices(self, changelist: Any) -> Iterator[Any]:
+        choices = iter(super().choices(changelist))
+        yield {**next(choices), "display": "All but deactivated"}  # the default, no status chosen
+        yield from choices
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Credential]) -> QuerySet[Credential]:
-        if self.value() == "active":
+        value = self.value()
+        if value == "any":
+            return queryset
+        if value == "deactivated":
+            return queryset.filter(deactivated_at__isnull=False)
+        queryset = queryset.filter(deactivated_at__isnull=True)
+        if value == "active":
             return queryset.filter(pk__in=Credential.objects.active())
-        if self.value() == "revoked":
+        if value == "revoked":
             return queryset.filter(revoked_at__isnull=False)
-        if self.value() == "expired":
+        if value == "expired":
             return queryset.filter(revoked_at__isnull=True, expires_at__lte=timezone.now())
         return queryset
 
@@ -187,7 +213,11 @@ class CredentialAdminForm(forms.ModelForm):
 
 @admin.register(Credential)
 class CredentialAdmin(admin.ModelAdmin):
-    """Agent credentials: created and rotated through ``gateway.services``; the token is shown once."""
+    """Agent credentials: created and rotated through ``gateway.services``; the token is shown once.
+
+    Credentials are never deleted here (audit events refer to them): the deactivate action retires
+    them instead, and the default list hides deactivated ones.
+    """
 
     form = CredentialAdminForm
     inlines = [AllowRuleInline, CredentialMeterInline]
@@ -195,8 +225,14 @@ class CredentialAdmin(admin.ModelAdmin):
     list_filter = [CredentialStatusFilter, "tenant", "targets"]
     search_fields = ["name", "prefix", "tenant__name"]
     list_select_related = ["tenant"]
-    readonly_fields = ["prefix", "status", "created_at", "revoked_at", "last_used_at"]
-    actions = ["revoke_selected", "rotate_token"]
+    readonly_fields = ["prefix", "status", "created_at", "revoked_at", "deactivated_at", "last_used_at"]
+    actions = ["revoke_selected", "rotate_token", "deactivate_selected"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Credential | None = None) -> bool:
+        """No bulk delete; a credential that audit events refer to is deactivated, never deleted."""
+        if obj is None or audited_credential_ids([obj.pk]):
+            return False
+        return super().has_delete_permission(request, obj)
 
     def get_fieldsets(self, request: HttpRequest, obj: Credential | None = None) -> list[Any]:
         editable = (None, {"fields": ["tenant", "name", "targets", "expires_at"]})
@@ -222,6 +258,15 @@ class CredentialAdmin(admin.ModelAdmin):
         for credential in active:
             credential_revoke(credential=credential)
         self.message_user(request, f"Revoked {len(active)} credential(s).", messages.SUCCESS)
+
+    @admin.action(
+        description="Deactivate selected credentials (kept for the audit trail)", permissions=["change"]
+    )
+    def deactivate_selected(self, request: HttpRequest, queryset: QuerySet[Credential]) -> None:
+        remaining = [credential for credential in queryset if credential.deactivated_at is None]
+        for credential in remaining:
+            credential_deactivate(credential=credential)
+        self.message_user(request, f"Deactivated {len(remaining)} credential(s).", messages.SUCCESS)
 
     @admin.action(description="Rotate token", permissions=["change"])
     def rotate_token(self, request: HttpRequest, queryset: QuerySet[Credential]) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.apps import apps
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -66,22 +69,66 @@ class Target(models.Model):
         return [line.strip().rstrip("/") for line in self.allowed_origins.splitlines() if line.strip()]
 
 
+def audited_credential_ids(credential_ids: Any, using: str = "default") -> set[int]:
+    """The ids among ``credential_ids`` (ids or a query of ids) that audit events refer to."""
+    audit_event = apps.get_model("audit", "AuditEvent")
+    return set(
+        audit_event.objects.using(using)
+        .filter(credential_id__in=credential_ids)
+        .values_list("credential_id", flat=True)
+        .distinct()
+    )
+
+
+def _refuse_audited(credentials: list[Credential], using: str) -> None:
+    audited = audited_credential_ids([c.pk for c in credentials], using)
+    if audited:
+        protected = [c for c in credentials if c.pk in audited]
+        names = ", ".join(sorted(str(c) for c in protected))
+        raise models.ProtectedError(
+            f"Credentials that audit events refer to cannot be deleted: {names}. Deactivate them instead.",
+            set(protected),
+        )
+
+
+def protect_audited_credentials(
+    collector: Any, field: models.Field[Any, Any], sub_objs: Any, using: str
+) -> None:
+    """``on_delete`` of a credential's tenant: cascade, unless an audit event refers to the credential.
+
+    The audit trail keeps no database constraint on purpose; this keeps deleting a tenant from
+    leaving its audit rows pointing at nothing. Deactivate such credentials instead.
+    """
+    _refuse_audited(list(sub_objs), using)
+    models.CASCADE(collector, field, sub_objs, using)
+
+
 class CredentialQuerySet(models.QuerySet["Credential"]):
     def active(self) -> CredentialQuerySet:
         now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(
+        return self.filter(revoked_at__isnull=True, deactivated_at__isnull=True).filter(
             models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
         )
+
+    def not_deactivated(self) -> CredentialQuerySet:
+        return self.filter(deactivated_at__isnull=True)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete, unless an audit event refers to one of the credentials (ProtectedError)."""
+        _refuse_audited(list(self), self.db)
+        return super().delete()
 
 
 class Credential(models.Model):
     """One agent's proxy credential.
 
     The token is shown once, at creation or rotation; only its SHA-256 digest is stored, with a short
-    public prefix used to find the row.
+    public prefix used to find the row. A credential that audit events refer to is never deleted
+    (nor cascaded away with its tenant): it is deactivated, which refuses it like a revoked one and
+    hides it from the default lists.
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="credentials")
+    tenant = models.ForeignKey(Tenant, on_delete=protect_audited_credentials, related_name="credentials")
     targets = models.ManyToManyField(Target, related_name="credentials", blank=True)
     name = models.CharField(max_length=200)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
@@ -89,19 +136,40 @@ class Credential(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    deactivated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="A deactivated credential is refused and hidden; it is kept for the audit trail.",
+    )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = CredentialQuerySet.as_manager()
 
     class Meta:
         ordering = ["tenant", "name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="credential_unique_name")]
+        constraints = [
+            # A deactivated credential gives its name back: a new one may take it.
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                condition=models.Q(deactivated_at__isnull=True),
+                name="credential_unique_name",
+                violation_error_message="A credential with this name already exists in this tenant.",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix})"
 
+    def delete(self, using: Any = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:
+        """Delete, unless an audit event refers to this credential (ProtectedError): deactivate it."""
+        _refuse_audited([self], using or self._state.db or "default")
+        return super().delete(using=using, keep_parents=keep_parents)
+
     @property
     def status(self) -> str:
+        if self.deactivated_at is not None:
+            return "deactivated"
         if self.revoked_at is not None:
             return "revoked"
         if self.expires_at is not None and self.expires_at <= timezone.now():

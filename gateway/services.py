@@ -141,6 +141,22 @@ def credential_revoke(*, credential: Credential) -> Credential:
     return credential
 
 
+def credential_deactivate(*, credential: Credential) -> Credential:
+    """Retire a credential for good, keeping its row for the audit trail. Idempotent.
+
+    A deactivated credential is revoked (every gateway process refuses it within a second), hidden
+    from the admin's default list, and gives its name back to the tenant.
+    This is how a credential is "deleted": audit events keep pointing at it.
+    """
+    if credential.deactivated_at is not None:
+        return credential
+    now = timezone.now()
+    credential.revoked_at = credential.revoked_at or now
+    credential.deactivated_at = now
+    credential.save(update_fields=["revoked_at", "deactivated_at"])
+    return credential
+
+
 def credentials_mark_used(*, last_used: dict[int, datetime]) -> None:
     """Record when credentials were last used, in one update per credential.
 

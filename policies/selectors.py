@@ -37,7 +37,8 @@ def compile_credential(credential: Credential) -> CompiledCredential:
         prefix=credential.prefix,
         secret_hash=credential.secret_hash,
         expires_at=credential.expires_at,
-        revoked=credential.revoked_at is not None,
+        # Deactivation revokes too; checked on its own so a cleared revoked_at cannot revive it.
+        revoked=credential.revoked_at is not None or credential.deactivated_at is not None,
         target_ids=frozenset(t.id for t in credential.targets.all()),
         rules=rules,
     )
