@@ -120,6 +120,8 @@ def _check_keys_and_numbers(body: bytes) -> None:
         _KEY_CHECKER.decode(body.decode("utf-8"))
     except RecursionError:
         raise InvalidRequest(_TOO_DEEP) from None
+    except ValueError:  # never seen (orjson is the stricter parser), but never a 500 either
+        raise ParseError("Parse error: body is not valid JSON") from None
 
 
 def _check_object_keys(pairs: list[tuple[str, Any]]) -> None:
