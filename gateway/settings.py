@@ -6,6 +6,7 @@ no Celery broker. PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``) are th
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 from datetime import timedelta
@@ -148,7 +149,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing directory
+with contextlib.suppress(OSError):  # WhiteNoise warns about a missing directory; serve reports errors
+    Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 # Under ASGI Django reads a file response's (sync) iterator in a thread and warns on each one; the
 # admin's static files are small, so that is fine and the warning would only flood the log.
 warnings.filterwarnings(

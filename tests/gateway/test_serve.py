@@ -187,3 +187,15 @@ def test_https_settings_from_the_environment_reach_the_admin_but_never_redirect_
     cookie = behind_tls.headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert agent.status_code != 301
+
+
+def test_an_unwritable_static_root_is_a_clear_start_up_error(serve_env, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    serve_env["STATIC_ROOT"] = str(blocker / "static")
+
+    result = manage("serve", "--port", str(free_port()), env=serve_env)
+
+    assert result.returncode != 0
+    assert "Could not collect static files into STATIC_ROOT" in result.stderr
+    assert "Traceback" not in result.stderr

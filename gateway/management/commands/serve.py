@@ -161,4 +161,11 @@ class Command(BaseCommand):
         writes the gzip variants once instead of compressing per request. Files already collected
         are skipped, so a restart costs about a second.
         """
-        call_command("collectstatic", interactive=False, verbosity=0)
+        try:
+            call_command("collectstatic", interactive=False, verbosity=0)
+        except OSError as exc:
+            raise CommandError(
+                f"Could not collect static files into STATIC_ROOT ({settings.STATIC_ROOT}): {exc}. "
+                "Set STATIC_ROOT to a writable directory, or pass --no-collectstatic after running "
+                "collectstatic in a build step."
+            ) from exc
