@@ -81,14 +81,13 @@ INSTALLED_APPS = [
     "audit",
 ]
 
-# Every middleware here is async-capable, so the proxy view never hops to a thread for them.
+# Every middleware here is async-capable, so Django never runs the chain of an admin, API or probe
+# request in a thread (a test asserts it); the proxy (/mcp/) bypasses this stack (gateway/asgi.py).
 MIDDLEWARE = [
     "gateway.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's CSS and JS) before anything that touches sessions or the database.
-    # WhiteNoise is sync-only: Django runs it in a thread for the admin, API and probes; the proxy
-    # (/mcp/) never goes through this stack (gateway/asgi.py).
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "gateway.static_files.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

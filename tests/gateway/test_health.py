@@ -71,3 +71,13 @@ def test_readyz_reports_a_valid_configuration_as_ok(gateway):
     response = httpx2.get(f"{gateway.url}/readyz")
 
     assert response.json()["checks"]["configuration"] == "ok"
+
+
+def test_every_django_middleware_is_async_capable_so_probes_and_admin_never_hop_to_a_thread(settings):
+    from django.utils.module_loading import import_string
+
+    sync_only = [
+        name for name in settings.MIDDLEWARE if not getattr(import_string(name), "async_capable", False)
+    ]
+
+    assert sync_only == []
