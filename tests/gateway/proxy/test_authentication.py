@@ -132,3 +132,20 @@ def test_a_credential_created_after_the_prefixes_were_loaded_works_on_its_first_
     issued = issue_credential(tenant, target, "POST /tools/search")
     response = _post(None, url, issued.token)
     assert response.status_code == 200, response.text
+
+
+def test_after_a_rotation_the_new_token_works_at_once_and_the_old_one_is_an_unknown_prefix(
+    gateway, tenant, target
+):
+    from gateway.services import credential_rotate
+
+    old = issue_credential(tenant, target, "POST /tools/search")
+    url = gateway.proxy_url("docs")
+    assert _post(None, url, old.token).status_code == 200  # prefixes and credential cached
+
+    new = credential_rotate(credential=old.credential)
+
+    assert _post(None, url, new.token).status_code == 200
+    assert _post(None, url, old.token).status_code == 401
+    gateway.flush_audit()
+    assert AuditEvent.objects.filter(status_code=401).get().reason == "Unknown token prefix"
