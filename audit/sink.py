@@ -245,8 +245,6 @@ class AuditSink:
             else:
                 batch.corrupt.append((offset, line))
         report = writer.write_records(records) if records else writer.WriteReport()
-        if report.unwritable:
-            batch.corrupt.extend((batch.end, orjson.dumps(r, default=str)) for r in report.unwritable)
         if batch.corrupt:
             self.wal.quarantine(batch.segment, batch.corrupt)
         self.wal.consume(batch)

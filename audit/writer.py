@@ -1,7 +1,8 @@
 """Writing audit records to the database: idempotent, fast, and never stopped by one bad row.
 
-Rows go in with multi-row ``INSERT ... ON CONFLICT (event_id) DO NOTHING`` statements (PostgreSQL and
-SQLite alike), so an event written twice (a segment drained again after a crash) is stored once.
+Rows go in with ``INSERT ... ON CONFLICT (event_id) DO NOTHING`` (PostgreSQL: COPY into a temporary
+table, then one ``INSERT ... SELECT``; SQLite: multi-row ``INSERT``), so an event written twice (a
+segment drained again after a crash) is stored once.
 Every record is sanitised first (:mod:`audit.records`). If the database still refuses a batch with a
 data error, the batch is split in halves until the refused row is alone; that row is written with
 the refused column replaced and the reason noted (``audit: <column> unwritable``), so it is neither
@@ -13,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.db import DataError, IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -26,16 +28,20 @@ logger = logging.getLogger(__name__)
 # What the database (or the driver adapting a value) says about a row it cannot store.
 ROW_ERRORS = (DataError, IntegrityError, ValueError, OverflowError, TypeError)
 _KEPT_COLUMNS = ("event_id", "created_at")
+_INCOMING = "audit_incoming"  # the per-connection temporary table COPY fills (PostgreSQL)
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 @dataclass
 class WriteReport:
-    """What one write did: rows inserted, duplicates ignored, rows repaired, rows nothing could store."""
+    """What one write did: rows inserted, duplicates ignored, rows stored repaired."""
 
     inserted: int = 0
     duplicates: int = 0
     repaired: int = 0
-    unwritable: list[AuditRecord] = field(default_factory=list)
 
 
 def write_records(records: list[AuditRecord]) -> WriteReport:
@@ -63,8 +69,9 @@ class _Statement:
         self.fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
         quote = connection.ops.quote_name
         self.columns = [f.attname for f in self.fields]
+        self.table = quote(AuditEvent._meta.db_table)
         self.head = (
-            f"INSERT INTO {quote(AuditEvent._meta.db_table)} "  # noqa: S608
+            f"INSERT INTO {self.table} "  # noqa: S608
             f"({', '.join(quote(f.column) for f in self.fields if f.column)}) VALUES "
         )
         self.tail = f" ON CONFLICT ({quote('event_id')}) DO NOTHING"
@@ -77,6 +84,47 @@ class _Statement:
 
     def insert(self, rows: list[AuditRecord]) -> int:
         """Insert ``rows`` in one transaction; return how many were new."""
+        if self.connection.vendor == "postgresql" and not self.connection.in_atomic_block:
+            return self._copy(rows)
+        return self._insert_values(rows)
+
+    def _copy(self, rows: list[AuditRecord]) -> int:
+        """PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT.
+
+        COPY adapts and sends rows in psycopg's C code: about three times cheaper in CPU per event
+        than a multi-row INSERT, whose thousands of placeholders psycopg parses in Python.
+        """
+        from psycopg.types.json import Jsonb
+
+        connection = self.connection
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(f.column) for f in self.fields if f.column)
+        json_columns = {f.attname for f in self.fields if f.get_internal_type() == "JSONField"}
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            # Column types and lengths as the table's, and no constraint (the id is not copied).
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} ON COMMIT DELETE ROWS "  # noqa: S608
+                f"AS SELECT {columns} FROM {self.table} WITH NO DATA"
+            )
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy(f"COPY {_INCOMING} ({columns}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(
+                        [
+                            Jsonb(row[c], dumps=_json_dumps) if c in json_columns else row[c]
+                            for c in self.columns
+                        ]
+                    )
+            cursor.execute(
+                f"INSERT INTO {self.table} ({columns}) SELECT {columns} FROM {_INCOMING}"  # noqa: S608
+                f"{self.tail}"
+            )
+            inserted: int = max(cursor.rowcount, 0)
+            return inserted
+
+    def _insert_values(self, rows: list[AuditRecord]) -> int:
         connection = self.connection
         inserted = 0
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
@@ -129,17 +177,21 @@ def _write_repaired(statement: _Statement, row: AuditRecord, error: Exception, r
     # Several columns at fault: keep only what the gateway itself made.
     candidate = {c: row[c] if c in _KEPT_COLUMNS else replacement_for(c) for c in statement.columns}
     candidate["reason"] = _noted(f"audit: row unwritable ({cause}); every field replaced", "")
-    if _try_insert(statement, candidate, report):
+    if _try_insert(statement, candidate, report, last_attempt=True):
         logger.warning("audit event %s stored with every field replaced: %s", row["event_id"], cause)
-        return
-    logger.error("audit event %s could not be stored even with every field replaced", row["event_id"])
-    report.unwritable.append(row)
 
 
-def _try_insert(statement: _Statement, row: AuditRecord, report: WriteReport) -> bool:
+def _try_insert(
+    statement: _Statement, row: AuditRecord, report: WriteReport, last_attempt: bool = False
+) -> bool:
+    """Insert one row; False when the database refuses it. A row made only of the gateway's own
+    values that is still refused means the statement, not the row, is at fault: that error is
+    raised (the caller keeps the events and retries), so no event is dropped over a bug."""
     try:
         inserted = statement.insert([row])
     except ROW_ERRORS:
+        if last_attempt:
+            raise
         return False
     report.repaired += inserted
     report.duplicates += 1 - inserted
