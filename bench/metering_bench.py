@@ -136,7 +136,7 @@ def main() -> None:
         "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         "GATEWAY_ENCRYPTION_KEYS": "JtK1SvNtAorb16ntL5ZIrN3U0silIHlMv6BBkYLowhM=",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "GATEWAY_AUDIT_SPOOL_DIR": str(work / "spool"),
+        "GATEWAY_AUDIT_WAL_DIR": str(work / "spool"),
         "LOG_LEVEL": "WARNING",
     }
     processes = [

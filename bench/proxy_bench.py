@@ -229,7 +229,7 @@ def gateway_env(tmp: Path) -> dict[str, str]:
         DATABASE_URL=f"sqlite:///{tmp / 'bench.sqlite3'}",
         SECRET_KEY="bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         GATEWAY_ENCRYPTION_KEYS="JtK1SvNtAorb16ntL5ZIrN3U0silIHlMv6BBkYLowhM=",
-        GATEWAY_AUDIT_SPOOL_DIR=str(tmp / "audit-spool"),
+        GATEWAY_AUDIT_WAL_DIR=str(tmp / "audit-spool"),
         ALLOWED_HOSTS="*",
         DEBUG="0",
         LOG_LEVEL="WARNING",

@@ -5,9 +5,9 @@
   a new thread per request), which would cost more than the whole proxied call.
 - Everything else (admin, health, API) goes to Django's ordinary ASGI handler.
 
-The wrapper also runs the proxy runtime's start-up and shutdown on ASGI lifespan; shutdown flushes
-the audit queue and the last-used times. Servers without lifespan support still work: the runtime
-then starts on the first proxied request.
+The wrapper also runs the proxy runtime's start-up and shutdown on ASGI lifespan; shutdown drains
+the audit write-ahead file (for at most 5 s) and flushes the last-used times. Servers without
+lifespan support still work: the runtime then starts on the first proxied request.
 """
 
 from __future__ import annotations

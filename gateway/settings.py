@@ -62,7 +62,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
     DATABASES["default"].setdefault("TEST", {"NAME": str(BASE_DIR / "var" / "test.sqlite3")})
 
-(BASE_DIR / "var").mkdir(exist_ok=True)  # SQLite files, audit spool
+(BASE_DIR / "var").mkdir(exist_ok=True)  # SQLite files, audit write-ahead files
 
 REDIS_URL = env.str("REDIS_URL", default="")
 

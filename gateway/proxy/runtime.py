@@ -101,7 +101,7 @@ def get_runtime() -> ProxyRuntime:
 
 
 def runtime_for_loop(loop: asyncio.AbstractEventLoop) -> ProxyRuntime | None:
-    """The runtime started on ``loop``, if any (tests use it to flush the audit queue)."""
+    """The runtime started on ``loop``, if any (tests use it to flush the audit trail)."""
     return _runtimes.get(loop)
 
 
