@@ -289,3 +289,17 @@ def test_an_mcp_target_is_one_endpoint_and_its_sub_paths_are_404_even_for_get_an
     endpoint = raw_request(port, http("DELETE", b"/mcp/tools/", mcp_token))
     assert (sub_paths, endpoint) == ([404, 404], 200)  # the endpoint's DELETE is still session plumbing
     assert [(method, path) for method, path, _, _ in upstream.seen] == [("DELETE", b"/mcp-up")]
+
+
+def test_the_audit_event_keeps_the_path_as_the_agent_sent_it(gateway, hostile_setup):
+    _, web_token, _ = hostile_setup
+    request = http("GET", b"/mcp/web/public/%2e%2e/admin", web_token, headers=b"X-Request-ID: dotted\r\n")
+    status = raw_request(gateway.server.port, request)
+    gateway.flush_audit()
+    event = AuditEvent.objects.get(request_id="dotted")
+    assert (status, event.path, event.route, event.decision) == (
+        403,
+        "/mcp/web/public/%2e%2e/admin",
+        "GET /admin",
+        "denied",
+    )
