@@ -5,6 +5,8 @@ Each step reads what earlier steps wrote and writes only the context fields it o
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator
+
 from django.http.request import split_domain_port, validate_host
 
 from gateway.proxy.context import ProxyContext
@@ -14,6 +16,7 @@ from gateway.proxy.errors import (
     ClientDisconnected,
     CorsPreflight,
     Forbidden,
+    GatewayError,
     InvalidRequest,
     SessionNotFound,
     TargetNotFound,
@@ -21,6 +24,7 @@ from gateway.proxy.errors import (
 from gateway.proxy.jsonrpc import Route, parse_body, route_for
 from gateway.proxy.paths import check_query_string, normalize_proxy_path
 from gateway.proxy.sessions import SessionMalformed, SessionNotOwned, bind_session, unbind_session
+from gateway.proxy.sse import whole_events
 from gateway.proxy.upstream import (
     UpstreamTimeouts,
     agent_response_headers,
@@ -31,6 +35,9 @@ from gateway.proxy.upstream import (
 from gateway.tokens import token_matches, token_prefix
 
 _SESSION_METHODS = frozenset({"GET", "DELETE"})
+# A JSON body up to this size is read whole even when no step needs it: memory stays bounded and
+# the reply skips the streaming relay.
+_SMALL_BODY_BYTES = 64 * 1024
 
 
 async def check_host(ctx: ProxyContext) -> None:
@@ -214,16 +221,27 @@ async def bind_session_id(ctx: ProxyContext) -> None:
 
 
 async def forward(ctx: ProxyContext) -> None:
-    """Reads everything above; writes ``upstream_status``, ``status``, headers and the body (or stream).
+    """Reads everything above, ``inspect_response`` last; writes ``upstream_status``, ``status``, headers
+    and the body (or stream).
 
-    Raises UpstreamUnavailable (502) or UpstreamTimeout (504). JSON bodies are read whole (they are
-    one message); any other body, event streams first, is streamed as it arrives.
+    Every call but the session's GET event stream has a total deadline
+    (GATEWAY_UPSTREAM_DEADLINE_SECONDS) besides the target's per-read timeout. A JSON body is read
+    whole, bounded by GATEWAY_MAX_RESPONSE_BODY_BYTES, when a response step must parse it
+    (``inspect_response``) or when it declares a length of one read at most; any other body is
+    streamed as it arrives, in constant memory, an event stream cut into whole events of at most
+    GATEWAY_MAX_EVENT_BYTES. Once streaming, a failure (deadline, oversized event, broken upstream)
+    ends the stream and the audit event records it as an error. Raises UpstreamUnavailable or
+    ResponseTooLarge (502) and UpstreamTimeout (504) before the status is sent.
     """
     target = ctx.require_target()
+    conf = ctx.runtime.conf
+    # The session's GET event stream may rightly stay open, and quiet, for a long time.
+    session_stream = ctx.method == "GET" and target.is_mcp
+    url = upstream_url(target.upstream_url, ctx.subpath, ctx.query_string)
     response = await send_upstream(
         ctx.runtime.client,
         ctx.method,
-        upstream_url(target.upstream_url, ctx.subpath, ctx.query_string),
+        url,
         headers=upstream_request_headers(
             ctx.headers,
             injected=target.upstream_headers,
@@ -232,20 +250,41 @@ async def forward(ctx: ProxyContext) -> None:
         ),
         body=ctx.forward_body,
         timeouts=UpstreamTimeouts(
-            connect=ctx.runtime.conf.upstream_connect_timeout,
+            connect=conf.upstream_connect_timeout,
             read=target.timeout_seconds,
-            # The session's GET event stream may rightly stay quiet for a long time.
-            unbounded_read=ctx.method == "GET" and target.is_mcp,
+            unbounded_read=session_stream,
+            total=None if session_stream else conf.upstream_deadline_seconds,
         ),
         target_slug=target.slug,
     )
     ctx.upstream_status = ctx.status = response.status
-    ctx.response_headers = agent_response_headers(response.headers)
+    ctx.response_headers = agent_response_headers(
+        response.headers, target_slug=target.slug, base_url=target.upstream_url, request_url=url
+    )
     _set_session_header(ctx, response.headers.get("mcp-session-id"))
-    if response.headers.get("content-type", "").startswith("application/json"):
-        ctx.response_body = await response.read_whole()
+    content_type = response.headers.get("content-type", "")
+    if content_type.startswith("application/json") and _reads_whole(ctx, response.declared_length):
+        ctx.response_body = await response.read_whole(conf.max_response_body_bytes)
+    elif content_type.startswith("text/event-stream"):
+        ctx.response_stream = _ended_on_failure(ctx, whole_events(response.chunks(), conf.max_event_bytes))
     else:
-        ctx.response_stream = response.chunks()
+        ctx.response_stream = _ended_on_failure(ctx, response.chunks())
+
+
+def _reads_whole(ctx: ProxyContext, declared_length: int | None) -> bool:
+    """A step must parse the body, or it is small: reading it whole costs less than relaying it."""
+    return ctx.inspect_response or (declared_length is not None and declared_length <= _SMALL_BODY_BYTES)
+
+
+async def _ended_on_failure(ctx: ProxyContext, stream: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+    """``stream`` until it ends or fails; a failure is recorded for the audit event (the status is sent)."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    except GatewayError as error:
+        ctx.decision, ctx.reason = error.decision, error.audit_reason
+    finally:
+        await stream.aclose()
 
 
 def _set_session_header(ctx: ProxyContext, upstream_id: str | None) -> None:
