@@ -17,15 +17,16 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = [
         "created_at",
         "decision",
-        "credential",
+        "credential_name",
+        "credential_prefix",
         "target",
         "route",
         "status_code",
         "latency_ms",
     ]
     list_filter = ["decision", "tenant", "target"]
-    search_fields = ["request_id", "route", "tool", "jsonrpc_method"]
-    list_select_related = ["credential", "target"]
+    search_fields = ["request_id", "route", "tool", "jsonrpc_method", "credential_name", "credential_prefix"]
+    list_select_related = ["target"]
     date_hierarchy = "created_at"
     # Counting a large audit table on every page is slow; the paginator shows "more" instead.
     show_full_result_count = False

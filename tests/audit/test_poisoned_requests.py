@@ -69,7 +69,8 @@ def test_poisoned_requests_do_not_stop_the_audit_trail(gateway, tenant, target):
     after = post(url, issued.token, tool_call("after-the-poison"), name="search")
     assert after.status_code == 200, after.text
     gateway.flush_audit()
-    assert AuditEvent.objects.filter(jsonrpc_id="after-the-poison", status_code=200).count() == 1
+    after_event = AuditEvent.objects.get(jsonrpc_id="after-the-poison", status_code=200)
+    assert (after_event.credential_name, after_event.credential_prefix) == ("agent", issued.credential.prefix)
     status = _audit_status(gateway)
     assert status["writer_restarts"] == 0 and status["lag_events"] == 0
     assert status["quarantined"] == 0
