@@ -166,11 +166,14 @@ class AuditSink:
         """Run the writer; on an unexpected failure log it and restart it with backoff."""
         backoff = 0.1
         while True:
+            started = time.monotonic()
             try:
                 await self._drain_forever()
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if time.monotonic() - started > _MAX_BACKOFF_SECONDS * 2:
+                    backoff = 0.1  # it had been running well: a new failure, not the same one again
                 self._restarts += 1
                 logger.exception("audit writer failed; restarting in %.1f s", backoff)
                 await asyncio.sleep(backoff)

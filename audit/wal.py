@@ -91,7 +91,10 @@ class WriteAheadLog:
         self._live_size += written
         self.unsynced = True
         if self._live_size >= self.segment_bytes:
-            self._rotate()
+            try:
+                self._rotate()
+            except OSError as exc:  # keep appending to this segment; try again at the next append
+                logger.error("audit write-ahead segment not rotated: %s", exc)
 
     def _rotate(self) -> None:
         name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}"
