@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from django.db import transaction
+
 import audit.writer as writer_module
 from audit.models import AuditEvent
 from audit.writer import write_records
@@ -67,3 +69,20 @@ def test_an_audit_event_keeps_the_credential_name_and_prefix_given(transactional
         "ci-bot",
         "gw_abc",
     )
+
+
+def test_tabs_newlines_and_backslashes_are_stored_exactly(transactional_db):
+    odd = "/mcp/docs/a\tb\nc\\d\\N\r\u2028é😀"
+    write_records([record("odd", path=odd, meter_notes=["tab\there", "back\\slash"])])
+    event = AuditEvent.objects.get()
+    assert event.path == odd
+    assert event.meter_notes == ["tab\there", "back\\slash"]
+
+
+def test_writing_inside_a_transaction_is_idempotent_and_sanitised_too(transactional_db):
+    records = [record("in-tx", event_id=uuid.uuid4().hex, request_bytes=2**64 - 1, path="/\x00")]
+    with transaction.atomic():
+        write_records(records)
+        write_records(records)
+    event = AuditEvent.objects.get()
+    assert (event.request_bytes, event.path) == (2**63 - 1, "/")
