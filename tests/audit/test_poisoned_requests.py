@@ -90,3 +90,13 @@ def _audit_status(gateway) -> dict:
     runtime = runtime_for_loop(gateway.server.loop)
     assert runtime is not None
     return runtime.audit.status()
+
+
+def test_readyz_shows_the_audit_lag_and_what_the_writer_did(gateway, tenant, target):
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    assert post(gateway.proxy_url("docs"), issued.token, tool_call("seen"), name="search").status_code == 200
+    gateway.flush_audit()
+    audit = httpx2.get(f"{gateway.url}/readyz", timeout=30).json()["details"]["audit"]
+    assert audit["lag_events"] == 0
+    assert audit["appended"] == audit["stored"] == 1
+    assert audit["database"] == "ok"
