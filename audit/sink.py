@@ -36,6 +36,7 @@ ADOPT_EVERY_SECONDS = 5.0
 _IDLE_WAIT_SECONDS = 1.0
 _MAX_BACKOFF_SECONDS = 30.0
 _UNAVAILABLE = (OperationalError, InterfaceError)
+_LEGACY_NAMESPACE = uuid.UUID("9f1c7a52-4a35-4c8e-9d5e-3b0f6f0b7a10")
 
 
 @dataclass
@@ -244,6 +245,11 @@ class AuditSink:
             except orjson.JSONDecodeError:
                 record = None
             if isinstance(record, dict):
+                # A line without an event id (an old spool file) gets one derived from its bytes,
+                # so draining it twice still stores it once.
+                record.setdefault(
+                    "event_id", uuid.uuid5(_LEGACY_NAMESPACE, line.decode("utf-8", "replace")).hex
+                )
                 records.append(record)
             else:
                 batch.corrupt.append((offset, line))

@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 SEGMENT_BYTES = 8 * 1024 * 1024
 SUFFIX = ".wal"
+# Spool files of the gateway before the write-ahead log (complete JSON lines, never locked).
+LEGACY_SPOOL_PATTERN = "*.jsonl"
 QUARANTINE = "quarantine"
 _READ_CHUNK = 256 * 1024
 
@@ -141,7 +143,8 @@ class WriteAheadLog:
         with self._lock:
             held = {s.path for s in self._segments}
         adopted = 0
-        for path in sorted(self.directory.glob(f"*{SUFFIX}")):
+        found = [*self.directory.glob(f"*{SUFFIX}"), *self.directory.glob(LEGACY_SPOOL_PATTERN)]
+        for path in sorted(found):
             if path in held:
                 continue
             segment = _try_adopt(path)

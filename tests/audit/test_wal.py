@@ -81,3 +81,13 @@ def test_a_segment_drained_again_after_a_crash_stores_no_duplicate(transactional
     write_dead_segment(tmp_path, lines, name="00000000000000000002-1-b.wal")
     with_sink(tmp_path, drain)
     assert AuditEvent.objects.count() == 10
+
+
+def test_a_spool_file_of_the_previous_version_is_drained_once(transactional_db, tmp_path):
+    old = orjson.dumps(record("spooled-before-upgrade")) + b"\n"  # no event id back then
+    (tmp_path / "0a1b2c.jsonl").write_bytes(old)
+    with_sink(tmp_path, drain)
+    (tmp_path / "0a1b2c.jsonl").write_bytes(old)  # as if the drain had been cut short before the delete
+    with_sink(tmp_path, drain)
+    assert request_ids() == ["spooled-before-upgrade"]
+    assert list(tmp_path.glob("*.jsonl")) == []
