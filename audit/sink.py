@@ -247,9 +247,8 @@ class AuditSink:
             if isinstance(record, dict):
                 # A line without an event id (an old spool file) gets one derived from its bytes,
                 # so draining it twice still stores it once.
-                record.setdefault(
-                    "event_id", uuid.uuid5(_LEGACY_NAMESPACE, line.decode("utf-8", "replace")).hex
-                )
+                if "event_id" not in record:
+                    record["event_id"] = uuid.uuid5(_LEGACY_NAMESPACE, line.decode("utf-8", "replace")).hex
                 records.append(record)
             else:
                 batch.corrupt.append((offset, line))
