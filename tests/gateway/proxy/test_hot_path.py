@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx2
@@ -28,9 +29,32 @@ def _list_tools(url: str, token: str) -> httpx2.Response:
     return httpx2.post(url, content=body, headers={**headers, "Mcp-Method": "tools/list"}, timeout=10)
 
 
+def stop_background_invalidation(gateway) -> None:
+    """Stop the gateway's version poll and pub/sub listener, so only the test empties the cache.
+
+    The test's own writes (tenant, target, credential) reach the gateway a second time through
+    them: the poll sees the new version up to a second later, and Redis echoes each change back.
+    On a loaded machine those late invalidations land mid-burst and rightly cause a reload.
+    """
+    names = {"policy-version-poll", "policy-listen"}
+
+    async def stop() -> None:
+        from gateway.proxy.runtime import get_runtime
+
+        get_runtime()  # started, so its tasks exist
+        tasks = [task for task in asyncio.all_tasks() if task.get_name() in names]
+        assert tasks, "the gateway runs no invalidation task to stop"
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    gateway.server.call(stop())
+
+
 def test_warm_proxied_call_makes_zero_database_queries(gateway, tenant, target):
     issued = issue_credential(tenant, target, "POST /tools/search")
     url = gateway.proxy_url("docs")
+    stop_background_invalidation(gateway)
     assert _list_tools(url, issued.token).status_code == 200  # warms the policy cache
 
     with count_request_queries() as queries:
@@ -84,6 +108,7 @@ def test_a_burst_of_cold_calls_loads_the_policy_once(gateway, tenant, target):
     from concurrent.futures import ThreadPoolExecutor
 
     issued = issue_credential(tenant, target, "POST /tools/search")
+    stop_background_invalidation(gateway)
     with count_request_queries() as single:
         assert _list_tools(gateway.proxy_url("docs"), issued.token).status_code == 200
     from policies.cache import policy_cache
