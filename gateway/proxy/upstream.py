@@ -90,8 +90,9 @@ class UpstreamTimeouts:
 class UpstreamResponse:
     """An upstream response whose body is read whole or relayed chunk by chunk, never both.
 
-    Every read is bounded by the call's deadline (``deadline``, event-loop time; None for none)
-    as well as by the per-read timeout the request was sent with.
+    Every read is bounded by the call's total timeout and the per-read timeout the request was sent
+    with (aiohttp's own timers: one per call, none per read); ``deadline`` (event-loop time) tells
+    the two apart in the error.
     """
 
     def __init__(
@@ -121,12 +122,11 @@ class UpstreamResponse:
                 raise self._too_large(limit)
             chunks: list[bytes] = []
             size = 0
-            async with asyncio.timeout_at(self._deadline):
-                async for chunk in self._response.content.iter_chunked(_STREAM_CHUNK):
-                    size += len(chunk)
-                    if size > limit:
-                        raise self._too_large(limit)
-                    chunks.append(chunk)
+            async for chunk in self._response.content.iter_chunked(_STREAM_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise self._too_large(limit)
+                chunks.append(chunk)
             return b"".join(chunks)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._failure(exc) from None
@@ -141,8 +141,7 @@ class UpstreamResponse:
         content = self._response.content
         try:
             while True:
-                async with asyncio.timeout_at(self._deadline):
-                    chunk = await content.read(_STREAM_CHUNK)
+                chunk = await content.read(_STREAM_CHUNK)
                 if not chunk:
                     return
                 yield chunk
@@ -187,23 +186,22 @@ async def send_upstream(
 ) -> UpstreamResponse:
     """Send the request and return once the status and headers are in. Raises 502 / 504 errors.
 
-    The total deadline starts here and goes with the response, which bounds its reads by it.
+    The total timeout starts here and runs until the response's body is read or released.
     """
-    timeout = aiohttp.ClientTimeout(
-        total=None, connect=timeouts.connect, sock_read=None if timeouts.unbounded_read else timeouts.read
-    )
     total = timeouts.total
     deadline = None if total is None else asyncio.get_running_loop().time() + total
+    timeout = aiohttp.ClientTimeout(
+        total=total, connect=timeouts.connect, sock_read=None if timeouts.unbounded_read else timeouts.read
+    )
     try:
-        async with asyncio.timeout_at(deadline):
-            response = await client.request(
-                method,
-                yarl.URL(url, encoded=True),  # upstream_url's path is final: no re-quoting or dot removal
-                headers=headers,
-                data=body or None,
-                timeout=timeout,
-                allow_redirects=False,
-            )
+        response = await client.request(
+            method,
+            yarl.URL(url, encoded=True),  # upstream_url's path is final: no re-quoting or dot removal
+            headers=headers,
+            data=body or None,
+            timeout=timeout,
+            allow_redirects=False,
+        )
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise _upstream_failure(exc, target_slug, deadline, total, "is unreachable") from None
     return UpstreamResponse(response, target_slug, deadline, total)
