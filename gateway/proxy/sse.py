@@ -46,19 +46,22 @@ class EventCutter:
         buffer += chunk
         cut = 0
         boundaries: list[tuple[int, int]] = []
-        while (match := _BOUNDARY.search(buffer, self._scan)) is not None:
+        size = len(buffer)
+        for match in _BOUNDARY.finditer(buffer, self._scan):
             start, end = match.span()
-            if end == len(buffer) and buffer[-1] == _CR:  # the CR may be half of a CR LF: wait
+            if end == size and buffer[-1] == _CR:  # the CR may be half of a CR LF: wait
                 self._scan = start
                 break
-            self._check_size(start - cut)
+            if start - cut > self._max:
+                raise self._too_large()
             boundaries.append((start, end))
-            cut = self._scan = end
+            cut = end
         else:
-            self._scan = max(cut, len(buffer) - _BOUNDARY_TAIL)
+            self._scan = max(cut, size - _BOUNDARY_TAIL)
             if self._scan > cut and buffer[self._scan - 1] == _CR:  # resume on the CR of a CR LF
                 self._scan -= 1
-        self._check_size(len(buffer) - cut - _BOUNDARY_TAIL)
+        if size - cut - _BOUNDARY_TAIL > self._max:
+            raise self._too_large()
         if not cut:
             return b"", boundaries
         with memoryview(buffer) as view:
@@ -74,9 +77,8 @@ class EventCutter:
         self._scan = 0
         return rest
 
-    def _check_size(self, size: int) -> None:
-        if size > self._max:
-            raise EventTooLarge(f"An upstream event exceeds GATEWAY_MAX_EVENT_BYTES ({self._max} bytes)")
+    def _too_large(self) -> EventTooLarge:
+        return EventTooLarge(f"An upstream event exceeds GATEWAY_MAX_EVENT_BYTES ({self._max} bytes)")
 
 
 async def whole_events(chunks: AsyncIterator[bytes], max_event_bytes: int) -> AsyncGenerator[bytes, None]:

@@ -126,10 +126,10 @@ def test_a_big_event_in_small_chunks_is_scanned_in_linear_time(monkeypatch):
     boundary = sse._BOUNDARY
 
     class CountingPattern:
-        def search(self, buffer, pos):
+        def finditer(self, buffer, pos):
             nonlocal scanned
-            scanned += len(buffer) - pos
-            return boundary.search(buffer, pos)
+            scanned += len(buffer) - pos  # at most: the scan stops at the end of the buffer
+            return boundary.finditer(buffer, pos)
 
     monkeypatch.setattr(sse, "_BOUNDARY", CountingPattern())
     chunks = [b"data: " + b"z" * 1000 + b"\r"] * 2000 + [b"\n\r\n"]  # one 2 MB event, 2000 lines
