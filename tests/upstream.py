@@ -50,3 +50,36 @@ def build_upstream() -> tuple[Any, list[dict[str, str]]]:
         await inner(scope, receive, send)
 
     return app, seen
+
+
+# Small pieces for the hand-written ASGI upstreams some tests need (logging, hostile, differently parsing).
+
+
+async def answer_lifespan(scope: dict[str, Any], receive: Any, send: Any) -> bool:
+    """Answer a lifespan scope (start-up and shut-down); True when ``scope`` was one."""
+    if scope["type"] != "lifespan":
+        return False
+    while (await receive())["type"] != "lifespan.shutdown":
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+    return True
+
+
+async def read_request_body(receive: Any) -> bytes:
+    """The whole body of an HTTP request scope."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
+async def send_reply(
+    send: Any, body: bytes, content_type: bytes = b"application/json", status: int = 200
+) -> None:
+    """A whole response in one body message."""
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type)]}
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -12,6 +12,7 @@ import pytest
 from gateway.services import target_create
 from tests.conftest import issue_credential
 from tests.servers import ServerThread
+from tests.upstream import read_request_body, send_reply
 
 LISTED = {
     "tools/list": (
@@ -29,12 +30,7 @@ def _listing_upstream(event_stream: bool) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_request_body(receive)
         request = orjson.loads(body)
         key, items = LISTED[request["method"]]
         reply = orjson.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {key: items}})
@@ -42,10 +38,7 @@ def _listing_upstream(event_stream: bool) -> Any:
             content_type, reply = b"text/event-stream", b"event: message\ndata: " + reply + b"\n\n"
         else:
             content_type = b"application/json"
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", content_type)]}
-        )
-        await send({"type": "http.response.body", "body": reply})
+        await send_reply(send, reply, content_type)
 
     return app
 

@@ -20,6 +20,7 @@ from audit.models import AuditEvent
 from gateway.services import target_create
 from tests.conftest import issue_credential
 from tests.servers import ServerThread
+from tests.upstream import answer_lifespan, read_request_body, send_reply
 
 
 @dataclass
@@ -29,29 +30,14 @@ class LoggingUpstream:
     seen: list[tuple[str, bytes, bytes, bytes]] = field(default_factory=list)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+        if await answer_lifespan(scope, receive, send):
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_request_body(receive)
         self.seen.append((scope["method"], scope["raw_path"], scope["query_string"], body))
         reply: dict[str, Any] = {"ok": True}
         if body.startswith(b"{"):
             reply = {"jsonrpc": "2.0", "id": json.loads(body).get("id"), "result": {"content": []}}
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": json.dumps(reply).encode()})
+        await send_reply(send, json.dumps(reply).encode())
 
 
 @pytest.fixture(scope="module")

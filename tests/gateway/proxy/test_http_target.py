@@ -10,13 +10,11 @@ import pytest
 from gateway.services import target_create
 from tests.conftest import issue_credential
 from tests.servers import ServerThread
+from tests.upstream import answer_lifespan
 
 
 async def _echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
+    if await answer_lifespan(scope, receive, send):
         return
     headers = {k.decode(): v.decode() for k, v in scope["headers"]}
     body = f'{{"path": "{scope["path"]}", "query": "{scope["query_string"].decode()}", "auth": "{headers.get("x-upstream-key", "")}", "connection_extra": "{headers.get("x-hop", "")}"}}'

@@ -18,6 +18,7 @@ import pytest
 from gateway.services import target_create
 from tests.conftest import issue_credential
 from tests.servers import ServerThread
+from tests.upstream import answer_lifespan, read_request_body, send_reply
 
 
 def first_key_wins(body: bytes) -> Any:
@@ -42,30 +43,15 @@ class ToolServer:
         self.bodies: list[bytes] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+        if await answer_lifespan(scope, receive, send):
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_request_body(receive)
         self.bodies.append(body)
         payload = self.parse(body) if body else {}
         messages = payload if isinstance(payload, list) else [payload]
         replies = [self._execute(message) for message in messages if isinstance(message, dict)]
         reply = replies if isinstance(payload, list) else replies[0] if replies else {}
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": json.dumps(reply).encode()})
+        await send_reply(send, json.dumps(reply).encode())
 
     def _execute(self, message: dict[str, Any]) -> dict[str, Any]:
         params = message.get("params")
