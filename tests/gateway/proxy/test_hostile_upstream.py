@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 from audit.models import AuditEvent
+from gateway.models import Target
 from gateway.services import credential_create, target_create
 from tests.conftest import Gateway, issue_credential
 from tests.metering.processes import GatewayProcess, Process, process_env
@@ -325,3 +326,18 @@ def test_upstream_header_values_the_agent_could_not_be_sent_are_dropped():
     upstream = {"etag": '"a\udcff"', "cache-control": "no-cache\r\nx: y", "content-type": "text/plain"}
     headers = agent_response_headers(upstream, target_slug="web", base_url=BASE, request_url=REQUEST)
     assert headers == {"content-type": "text/plain"}
+
+
+def test_a_reply_a_value_meter_must_read_is_bounded_too(limited_gateway, tenant, hostile):
+    from metering.services import meter_create
+
+    token = _targets(tenant, hostile, "huge-json-chunked")
+    target = Target.objects.get(slug="huge-json-chunked")
+    meter_create(
+        tenant=tenant, target=target, kind="response_value", window="day", limit=10**9, value_paths=["$.x"]
+    )
+
+    reply = _post(limited_gateway.proxy_url("huge-json-chunked"), token, TOOLS_CALL)
+
+    assert reply.status_code == 502
+    assert reply.json()["error"]["code"] == -32012
