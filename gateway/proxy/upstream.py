@@ -254,7 +254,7 @@ def proxy_location(location: str, *, target_slug: str, base_url: str, request_ur
     points outside the target's base URL or holds a dot segment, encoded dot, slash or backslash.
     """
     resolved = urlsplit(urljoin(request_url, location))
-    base = urlsplit(base_url)
+    base = urlsplit(_encoded_base(base_url))  # as the upstream knows it: percent-encoded, IDNA host
     if (resolved.scheme.lower(), resolved.netloc.lower()) != (base.scheme.lower(), base.netloc.lower()):
         return None
     base_path = base.path.rstrip("/")

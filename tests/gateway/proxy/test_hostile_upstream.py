@@ -341,3 +341,11 @@ def test_a_reply_a_value_meter_must_read_is_bounded_too(limited_gateway, tenant,
 
     assert reply.status_code == 502
     assert reply.json()["error"]["code"] == -32012
+
+
+def test_a_location_under_a_base_url_typed_with_non_ascii_characters_is_rewritten():
+    from gateway.proxy.upstream import proxy_location
+
+    base = "http://10.0.0.5:8080/dökumente/"
+    location = "http://10.0.0.5:8080/d%C3%B6kumente/a"
+    assert proxy_location(location, target_slug="web", base_url=base, request_url=location) == "/mcp/web/a"
