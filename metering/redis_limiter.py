@@ -2,16 +2,21 @@
 
 Every gateway process sharing the Redis enforces the same counters, atomically: the script reads
 all of a call's meters, refuses at the first without room or counts them all, in one round trip.
-Each call is bounded by ``REDIS_TIMEOUT_SECONDS`` and is not retried, so an unreachable Redis costs
-one short timeout, after which the meter's fail mode decides; the next call simply tries again,
-so enforcement resumes by itself when Redis is back (a restarted Redis gets the script again).
+
+Redis counts as unavailable only when it really is: the connection is refused or reset (at once),
+or it has not answered within ``REDIS_TIMEOUT_SECONDS`` of its own time. That deadline is a
+:class:`~gateway.redis_client.RedisTimeBudget`, which does not charge the event loop's lag to Redis,
+and the client has no socket timeout of its own, so a gateway whose CPU is saturated still waits
+for answers Redis gave instead of letting calls through unmetered. A failed call is not retried:
+the meter's fail mode decides, and the next call simply tries again, so enforcement resumes by
+itself when Redis is back (a restarted Redis gets the script again). Each outcome is reported to
+the loop's :class:`~metering.health.MeterStoreHealth`, which logs the changes of state.
 """
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import redis
 import redis.asyncio as aioredis
@@ -19,7 +24,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from gateway.redis_client import RedisTimeBudget
 from metering.compiler import CompiledMeter
+from metering.health import MeterStoreHealth
 from metering.limiter import Charge, CheckResult, MeterReading, MeterStoreUnavailable
 from metering.windows import WindowSpan, window_span
 
@@ -66,10 +73,13 @@ def _peek_charges(meters: tuple[CompiledMeter, ...]) -> tuple[Charge, ...]:
 class RedisLimiter:
     """The proxy's limiter on one event loop's Redis client."""
 
-    def __init__(self, client: aioredis.Redis, *, timeout: float) -> None:
+    def __init__(
+        self, client: aioredis.Redis, *, timeout: float, health: MeterStoreHealth | None = None
+    ) -> None:
         self._client = client
         self._script = client.register_script(SCRIPT)
         self._timeout = timeout
+        self.health = health or MeterStoreHealth("Redis")
 
     async def check(self, charges: tuple[Charge, ...], now: float) -> CheckResult:
         return await self._run(charges, now, "check")
@@ -83,11 +93,18 @@ class RedisLimiter:
     async def _run(self, charges: tuple[Charge, ...], now: float, mode: str) -> CheckResult:
         keys, args, spans = script_call(charges, now, mode)
         try:
-            async with asyncio.timeout(self._timeout):
+            async with RedisTimeBudget(self._timeout):
                 reply = await self._script(keys=keys, args=args)
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise MeterStoreUnavailable(f"Redis unavailable ({type(exc).__name__})") from None
+        except TimeoutError:
+            self._failed(f"Redis unavailable (no answer in {self._timeout:g} s)")
+        except (RedisError, OSError) as exc:
+            self._failed(f"Redis unavailable ({type(exc).__name__})")
+        self.health.store_answered()
         return parse_reply(charges, spans, reply)
+
+    def _failed(self, reason: str) -> NoReturn:
+        self.health.store_failed(reason)
+        raise MeterStoreUnavailable(reason) from None
 
 
 class SyncRedisLimiter:
@@ -115,8 +132,11 @@ class SyncRedisLimiter:
             raise MeterStoreUnavailable(f"Redis unavailable ({type(exc).__name__})") from None
 
 
-def async_meter_client(url: str, timeout: float) -> aioredis.Redis:
-    """A client for the meters: short timeouts and no retry, so a dead Redis costs one timeout."""
+def async_meter_client(url: str) -> aioredis.Redis:
+    """A client for the meters: no retry, and no socket timeout that a busy event loop would trip.
+
+    Every call is bounded by the limiter's own :class:`RedisTimeBudget` instead.
+    """
     return aioredis.Redis.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
+        url, socket_timeout=None, socket_connect_timeout=None, retry=Retry(NoBackoff(), 0)
     )

@@ -4,6 +4,7 @@ With ``REDIS_URL`` the meters live in Redis, reached through this loop's own cli
 (the embedded default) they live in this process (:data:`metering.memory.process_limiter`) and,
 as there is no Celery broker either, the runtime also keeps the usage rollups current itself.
 The clock is an attribute so tests can move time on instead of sleeping through a window.
+``health`` says whether the meters are enforced right now and counts the calls that were not.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 
 from gateway.background import run_in_background_thread
 from gateway.conf import GatewaySettings, gateway_settings
+from metering.health import MeterStoreHealth
 from metering.limiter import Limiter, LimiterAdmin
 from metering.memory import process_limiter
 from metering.redis_limiter import RedisLimiter, SyncRedisLimiter, async_meter_client
@@ -37,9 +40,10 @@ class MeterRuntime:
     def __init__(self, conf: GatewaySettings) -> None:
         self.clock: Callable[[], float] = time.time
         self._redis: RedisLimiter | None = None
+        self.health = MeterStoreHealth("Redis" if conf.redis_url else "process memory")
         if conf.redis_url:
-            client = async_meter_client(conf.redis_url, conf.redis_timeout_seconds)
-            self._redis = RedisLimiter(client, timeout=conf.redis_timeout_seconds)
+            client = async_meter_client(conf.redis_url)
+            self._redis = RedisLimiter(client, timeout=conf.redis_timeout_seconds, health=self.health)
         self.limiter: Limiter = self._redis or process_limiter
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -49,6 +53,10 @@ class MeterRuntime:
             self._tasks.append(
                 loop.create_task(keep_rollups_current(ROLLUP_INTERVAL_SECONDS), name="rollups")
             )
+
+    def status(self) -> dict[str, Any]:
+        """For ``/readyz`` details: are the meters enforced, and how many calls were not."""
+        return self.health.status()
 
     async def aclose(self) -> None:
         for task in self._tasks:

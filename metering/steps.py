@@ -20,6 +20,7 @@ from metering.cache import meter_cache
 from metering.call import MeteredCall, plan_call
 from metering.compiler import whole
 from metering.headers import ratelimit_headers, seconds
+from metering.health import MeterStoreHealth
 from metering.limiter import Charge, CheckResult, MeterReading, MeterStoreUnavailable
 from metering.values import ValueCounter
 
@@ -43,17 +44,18 @@ async def check_meters(ctx: ProxyContext) -> None:
     try:
         result = await runtime.limiter.check(tuple(use.pre_charge() for use in uses), now)
     except MeterStoreUnavailable as exc:
-        _store_unavailable(call, exc)
+        _store_unavailable(call, exc, runtime.health)
         return
     call.record(result.readings)
     if result.refused is not None:
         raise _rate_limited(result, result.refused, now)
 
 
-def _store_unavailable(call: MeteredCall, exc: MeterStoreUnavailable) -> None:
+def _store_unavailable(call: MeteredCall, exc: MeterStoreUnavailable, health: MeterStoreHealth) -> None:
     closed = [use.meter for use in call.uses if use.meter.fails_closed]
     for use in call.uses:
         call.notes.append(f"meter {use.meter.name} not enforced: {exc}")
+    health.call_unenforced(refused=bool(closed))
     if closed:
         meter = closed[0]
         raise MeterUnavailable(
@@ -147,5 +149,6 @@ async def _add(ctx: ProxyContext, call: MeteredCall, charges: tuple[Charge, ...]
     try:
         call.record(await runtime.limiter.add(charges, runtime.clock()))
     except MeterStoreUnavailable as exc:
+        runtime.health.values_lost()
         for charge in charges:
             call.notes.append(f"meter {charge.meter.name}: {whole(charge.amount)} not counted: {exc}")

@@ -68,7 +68,7 @@ class Process:
 class GatewayProcess(Process):
     """``gateway.asgi:application`` on uvicorn, in its own process."""
 
-    def __init__(self, *, redis_url: str) -> None:
+    def __init__(self, *, redis_url: str, **env: str) -> None:
         self.port = free_port()
         super().__init__(
             [
@@ -85,7 +85,7 @@ class GatewayProcess(Process):
                 "--log-level",
                 "warning",
             ],
-            process_env(redis_url=redis_url),
+            process_env(redis_url=redis_url, **env),
         )
 
     def proxy_url(self, slug: str) -> str:
@@ -103,6 +103,20 @@ class GatewayProcess(Process):
                 pass
             time.sleep(0.1)
         raise RuntimeError("gateway process did not start")
+
+
+class BusyProcesses:
+    """``count`` processes spinning on the CPU, to starve the gateways' event loops; always stop them."""
+
+    def __init__(self, count: int) -> None:
+        spin = "while True:\n    pass\n"
+        self.popens = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(count)]
+
+    def stop(self) -> None:
+        for popen in self.popens:
+            popen.kill()
+        for popen in self.popens:
+            popen.wait(10)
 
 
 class RedisServer(Process):

@@ -23,7 +23,7 @@ def new_limiter(request):
     if request.param == "memory":
         return MemoryLimiter
     url = request.getfixturevalue("redis_url")
-    return lambda: RedisLimiter(async_meter_client(url, 1.0), timeout=1.0)
+    return lambda: RedisLimiter(async_meter_client(url), timeout=1.0)
 
 
 async def closing(limiter) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from audit.models import AuditEvent
 from gateway.proxy.runtime import runtime_for_loop
+from metering.health import MeterStoreHealth
 from metering.redis_limiter import RedisLimiter, async_meter_client
 from metering.services import meter_create
 from tests.conftest import issue_credential, require_service
@@ -36,8 +37,9 @@ def meters_on(gateway, url: str) -> None:
     """Point the running gateway's meters at the Redis at ``url``."""
 
     async def swap() -> None:
-        runtime = runtime_for_loop(gateway.server.loop)
-        runtime.meters.limiter = RedisLimiter(async_meter_client(url, 0.25), timeout=0.25)
+        meters = runtime_for_loop(gateway.server.loop).meters
+        meters.health = MeterStoreHealth("Redis")
+        meters.limiter = RedisLimiter(async_meter_client(url), timeout=0.25, health=meters.health)
 
     gateway.server.call(swap())
 
