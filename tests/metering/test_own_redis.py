@@ -1,10 +1,12 @@
 """Against a redis-server of the test's own: what a metered call costs it, and what an outage does.
 
-Redis stops mid-test: open meters let calls through (audited), closed ones give 503.
+Redis stops mid-test: open meters let calls through (audited), closed ones give 503, and the
+gateway says so once in its log and keeps count in ``/readyz``; Redis back, enforcement resumes.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -12,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
 
 from audit.models import AuditEvent
@@ -51,8 +54,13 @@ def close_meters(gateway) -> None:
     gateway.server.call(close())
 
 
+def meter_details(gateway) -> dict:
+    """What ``/readyz`` says about the gateway's meters."""
+    return httpx2.get(f"{gateway.url}/readyz", timeout=10).json()["details"]["meters"]
+
+
 def test_redis_outage_open_meters_pass_closed_meters_503_and_enforcement_resumes(
-    gateway, tenant, target, redis_server
+    gateway, tenant, target, redis_server, caplog
 ):
     lenient = issue_credential(tenant, target, "POST /tools/search", name="lenient")
     strict = issue_credential(tenant, target, "POST /tools/search", name="strict")
@@ -75,15 +83,18 @@ def test_redis_outage_open_meters_pass_closed_meters_503_and_enforcement_resumes
             200,
         ]
 
+        caplog.set_level(logging.WARNING, logger="metering.health")
         redis_server.stop()
         started = time.monotonic()
         unenforced = post_call(url, lenient.token, request_id=41)
         refused = post_call(url, strict.token, request_id=42)
         elapsed = time.monotonic() - started
         more = [post_call(url, lenient.token).status_code for _ in range(3)]  # past the limit: not enforced
+        during = meter_details(gateway)
 
         redis_server.start()  # a new, empty Redis on the same port: nothing to restart in the gateway
         after = [post_call(url, token).status_code for token in (lenient.token,) * 3 + (strict.token,) * 3]
+        later = meter_details(gateway)
     finally:
         close_meters(gateway)
 
@@ -95,6 +106,17 @@ def test_redis_outage_open_meters_pass_closed_meters_503_and_enforcement_resumes
     assert f"Meter m{closed.pk} cannot be checked" in error["error"]["message"]
     assert elapsed < 1.0, "an unreachable Redis must cost milliseconds"
     assert after == [200, 200, 429, 200, 200, 429]
+
+    # Said once each way: in the log, and in /readyz while it lasts and after.
+    warnings = [r.getMessage() for r in caplog.records if r.name == "metering.health"]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("meters not enforced: Redis unavailable (ConnectionError)")
+    assert warnings[1].startswith("meters enforced again: Redis answers after")
+    assert "4 calls passed unenforced (fail-open) and 1 were refused (fail-closed)" in warnings[1]
+    assert during["enforced"] is False and during["last_error"] == "Redis unavailable (ConnectionError)"
+    assert (during["calls_passed_unenforced"], during["calls_refused_unenforced"]) == (4, 1)
+    assert later["enforced"] is True and later["outages"] == 1
+    assert (later["calls_passed_unenforced"], later["calls_refused_unenforced"]) == (4, 1)
 
     gateway.flush_audit()
     passed = AuditEvent.objects.get(jsonrpc_id="41")
