@@ -254,7 +254,9 @@ def test_a_batch_counts_each_metered_call_and_is_refused_whole(gateway, tenant, 
     assert post_call(url, issued.token).status_code == 200  # the one left is still there
 
 
-def test_a_cold_metered_call_while_the_database_is_down_gets_503_not_500(gateway, tenant, target, monkeypatch):
+def test_a_cold_metered_call_while_the_database_is_down_gets_503_not_500(
+    gateway, tenant, target, monkeypatch
+):
     import httpx2
     from django.db import OperationalError
 
@@ -265,7 +267,9 @@ def test_a_cold_metered_call_while_the_database_is_down_gets_503_not_500(gateway
     issued = issue_credential(tenant, target, "POST /tools/search")
     meter_create(tenant=tenant, credential=issued.credential, kind="request_count", window="minute", limit=5)
     url = gateway.proxy_url("docs")
-    body = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search", "arguments": {}}}'
+    body = (
+        b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search", "arguments": {}}}'
+    )
     headers = {"Authorization": f"Bearer {issued.token}", "Content-Type": "application/json"}
 
     def database_down(**kwargs):
