@@ -1,0 +1,290 @@
+"""JSON paths for response filters: parsed once by jsonpath-ng, then run by our own linear selectors.
+
+An admin writes a path in jsonpath-ng's extended syntax (``$..id``, ``$.owner``,
+``$.items[*].internal``, ``$.items[?(@.kind == 'secret')]``). :func:`compile_json_path` parses it
+once and compiles the syntax tree into frozen selectors that return every matching *location*
+(the container and the key in it), which is what deleting a value needs. jsonpath-ng's own
+``find`` builds a context object for every node it visits and costs ten times as much on the hot
+path; its parser, its error messages and its filter conditions are what we reuse.
+
+Cost: each step is linear in the nodes it is given. A descent (``..``) never walks a container
+twice, so ``$..a..b`` stays linear even on hostile nesting, and no step recurses in Python.
+Refused when the filter is saved, with a message for the admin: a path not starting at ``$``,
+anything that does not select removable values (``len``, ``parent``, ``where``, arithmetic,
+``|``), regular-expression conditions (``=~``, which could backtrack on untrusted data),
+conditions using ``..`` (quadratic) or ``$``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Protocol
+
+from jsonpath_ng import jsonpath as jp
+from jsonpath_ng.ext import filter as jp_filter
+from jsonpath_ng.ext.parser import parse as jp_parse
+
+MAX_PATH_CHARS = 1024
+
+# A location: the container holding the value (None for the document itself), its key, the value.
+Node = tuple[Any, Any, Any]
+
+
+class Selector(Protocol):
+    """One compiled step of a path: from the nodes it is given to the nodes it selects."""
+
+    def select(self, nodes: list[Node], root: Node) -> list[Node]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RootStep:
+    """``$``: the document itself."""
+
+    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+        return [root]
+
+
+@dataclass(frozen=True, slots=True)
+class ThisStep:
+    """``@``: the nodes as they are."""
+
+    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+        return nodes
+
+
+@dataclass(frozen=True, slots=True)
+class FieldsStep:
+    """``.name`` or ``['a','b']``: the named members of objects."""
+
+    names: tuple[str, ...]
+
+    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+        found: list[Node] = []
+        for _, _, value in nodes:
+            if isinstance(value, dict):
+                found.extend((value, name, value[name]) for name in self.names if name in value)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class WildcardStep:
+    """``.*`` or ``[*]``: every member of an object, every element of an array."""
+
+    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+        found: list[Node] = []
+        for _, _, value in nodes:
+            found.extend(_children(value))
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStep:
+    """``[0]``, ``[-1]``, ``[0,2]``: array elements by position (negative counts from the end)."""
+
+    indices: tuple[int, ...]
+
+    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+        found: list[Node] = []
+        for _, _, value in nodes:
+            if isinstance(value, list):
+                size = len(value)
+                for index in self.indices:
+                    position = index + size if index < 0 else index
+                    if 0 <= position < size:
+                        found.append((value, position, value[position]))
+        return _distinct(found)
+
+
+@dataclass(frozen=True, slots=True)
+class SliceStep:
+    """``[start:end:step]``: array elements as Python slices them; a step of 0 selects nothing."""
+
+    start: int | None
+    end: int | None
+    step: int | None
+
+    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+        found: list[Node] = []
+        if self.step == 0:
+            return found
+        for _, _, value in nodes:
+            if isinstance(value, list):
+                positions = range(*slice(self.start, self.end, self.step).indices(len(value)))
+                found.extend((value, position, value[position]) for position in positions)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionStep:
+    """``[?(...)]``: the members or elements for which every condition holds (jsonpath-ng decides)."""
+
+    conditions: tuple[Any, ...]
+
+    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+        found: list[Node] = []
+        for _, _, value in nodes:
+            found.extend(child for child in _children(value) if self._holds(child[2]))
+        return found
+
+    def _holds(self, value: Any) -> bool:
+        try:
+            return all(condition.find(value) for condition in self.conditions)
+        except (TypeError, ValueError, AttributeError, KeyError):  # odd data never breaks a response
+            return False
+
+
+@dataclass(frozen=True, slots=True)
+class ChildStep:
+    """``left.right``: ``right`` applied to what ``left`` selects."""
+
+    left: Selector
+    right: Selector
+
+    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+        return self.right.select(self.left.select(nodes, root), root)
+
+
+@dataclass(frozen=True, slots=True)
+class DescendantStep:
+    """``left..right``: ``right`` applied to what ``left`` selects and to everything inside it."""
+
+    left: Selector
+    right: Selector
+
+    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+        return _distinct(self.right.select(_walk(self.left.select(nodes, root)), root))
+
+
+def _children(value: Any) -> list[Node]:
+    if isinstance(value, dict):
+        return [(value, key, child) for key, child in value.items()]
+    if isinstance(value, list):
+        return [(value, index, child) for index, child in enumerate(value)]
+    return []
+
+
+def _walk(starts: list[Node]) -> list[Node]:
+    """The start nodes and all their descendants, in document order, each container walked once."""
+    seen: set[int] = set()
+    walked: list[Node] = []
+    stack = starts[::-1]
+    while stack:
+        node = stack.pop()
+        value = node[2]
+        if isinstance(value, (dict, list)):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            children = _children(value)
+            children.reverse()
+            stack.extend(children)
+        walked.append(node)
+    return walked
+
+
+def location(node: Node) -> tuple[int, Any]:
+    """A node's identity in its document: its container and key (the document itself is ``None``)."""
+    return id(node[0]), node[1]
+
+
+def _distinct(nodes: list[Node]) -> list[Node]:
+    if len(nodes) < 2:
+        return nodes
+    return list({location(node): node for node in nodes}.values())
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPath:
+    """One JSON path, parsed and compiled: ``locate`` returns every location it matches."""
+
+    expression: str
+    selector: Selector
+
+    def locate(self, document: Any) -> list[Node]:
+        """Every location in ``document`` the path matches, each once."""
+        root: Node = (None, None, document)
+        return _distinct(self.selector.select([root], root))
+
+    def __str__(self) -> str:
+        return self.expression
+
+
+@lru_cache(maxsize=1024)
+def compile_json_path(expression: str) -> CompiledPath:
+    """Parse ``expression`` once; raises ValueError with the parser's message when it is not usable."""
+    text = expression.strip()
+    if not text.startswith("$"):
+        raise ValueError(f"JSON path {expression!r} must start at the document root, '$'")
+    if len(text) > MAX_PATH_CHARS:
+        raise ValueError(f"JSON path is longer than {MAX_PATH_CHARS} characters")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # `&` in conditions still parses
+            tree = jp_parse(text)
+    except Exception as exc:  # jsonpath-ng raises lexer, parser and plain exceptions alike
+        raise ValueError(f"invalid JSON path {expression!r}: {exc}") from None
+    return CompiledPath(text, _compile(tree, expression))
+
+
+def _compile(node: Any, expression: str) -> Selector:
+    simple = _compile_leaf(node)
+    if simple is not None:
+        return simple
+    if isinstance(node, jp.Child):
+        return ChildStep(_compile(node.left, expression), _compile(node.right, expression))
+    if isinstance(node, jp.Descendants):
+        return DescendantStep(_compile(node.left, expression), _compile(node.right, expression))
+    if isinstance(node, jp_filter.Filter):
+        for condition in node.expressions:
+            _check_condition(condition, expression)
+        return ConditionStep(tuple(node.expressions))
+    raise ValueError(
+        f"JSON path {expression!r} uses {_syntax_name(node)}, which does not select values that can "
+        "be removed; use fields, [index], [start:end], *, .. and [?(...)] conditions"
+    )
+
+
+def _compile_leaf(node: Any) -> Selector | None:
+    kind = type(node)
+    if kind is jp.Root:
+        return RootStep()
+    if kind is jp.This:
+        return ThisStep()
+    if kind is jp.Fields:
+        return FieldsStep(tuple(node.fields))
+    if kind is jp.Wildcard:
+        return WildcardStep()
+    if kind is jp.Index:
+        return IndexStep(tuple(node.indices))
+    if kind is jp.Slice:
+        return SliceStep(node.start, node.end, node.step)
+    return None
+
+
+def _check_condition(condition: Any, expression: str) -> None:
+    """Refuse conditions that could be slow on untrusted data or that look outside the candidate."""
+    pending = [condition]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, jp_filter.Expression) and node.op == "=~":
+            raise ValueError(
+                f"JSON path {expression!r}: regular-expression conditions (=~) are not supported"
+            )
+        if isinstance(node, jp.Descendants):
+            raise ValueError(f"JSON path {expression!r}: a condition may not use '..'")
+        if isinstance(node, jp.Root):
+            raise ValueError(f"JSON path {expression!r}: a condition may only look at '@', not '$'")
+        for attribute in ("expressions", "operands"):
+            pending.extend(getattr(node, attribute, ()))
+        for attribute in ("target", "value", "left", "right"):
+            child = getattr(node, attribute, None)
+            if isinstance(child, jp.JSONPath):
+                pending.append(child)
+
+
+def _syntax_name(node: Any) -> str:
+    names = {"_Union": "'|'", "_Intersect": "'&'", "Parent": "`parent`", "Where": "'where'"}
+    name = type(node).__name__
+    return names.get(name, f"`{name}`")
