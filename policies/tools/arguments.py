@@ -1,0 +1,162 @@
+"""Argument validation: a tool's ``inputSchema`` compiled once, ``tools/call`` arguments checked per call.
+
+:func:`compile_input_schema` picks the jsonschema validator class from the schema's ``$schema`` (draft
+2020-12 when absent or unknown, as MCP specifies), checks the schema against its metaschema once and
+resolves its local ``$ref``s once, so an admin sees a broken schema when the definition is pinned, not on
+the first call. The gateway never fetches a remote ``$ref``: its registry holds only the metaschemas.
+
+``format`` is not checked by default. Draft 2020-12 treats ``format`` as an annotation; whether a value
+passes would depend on which optional format libraries happen to be installed (so the same call could be
+refused on one gateway and forwarded by another), and some format checkers run costly regular
+expressions on agent-supplied text. The upstream remains responsible for the meaning of its values.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+import jsonschema.exceptions
+import jsonschema.protocols
+import jsonschema.validators
+import referencing
+import referencing.exceptions
+import referencing.jsonschema
+
+from policies.tools.definitions import MAX_DEPTH, JSONValue, ToolDefinitionError, check_json_value
+
+#: At most this many errors are reported for one call, and each message is clipped.
+MAX_ERRORS = 20
+MAX_MESSAGE_CHARS = 200
+DEFAULT_VALIDATOR = jsonschema.Draft202012Validator
+#: A registry without a ``retrieve`` function: a $ref it does not hold is unresolvable, never fetched.
+NO_RETRIEVAL: referencing.Registry[Any] = referencing.Registry()
+NESTED_TOO_DEEPLY = f"arguments are nested deeper than {MAX_DEPTH} levels"
+
+
+class InvalidInputSchema(ValueError):
+    """A tool's ``inputSchema`` that cannot be used; the message is meant for the admin."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArgumentError:
+    """One reason a call's arguments were refused: the JSON Pointer of the failing value and why."""
+
+    path: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The error as JSON, for the ``data`` of a JSON-RPC -32602 error."""
+        return {"path": self.path, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class ArgumentValidator:
+    """A compiled input schema; :meth:`errors` checks one call's arguments against it."""
+
+    dialect: str
+    validator: jsonschema.protocols.Validator
+
+    def errors(self, arguments: object, *, limit: int = MAX_ERRORS) -> list[ArgumentError]:
+        """The first ``limit`` errors in ``arguments`` (missing or null counts as ``{}``); [] when valid."""
+        instance = {} if arguments is None else arguments
+        try:
+            check_json_value(instance)
+        except ToolDefinitionError:
+            return [ArgumentError("", NESTED_TOO_DEEPLY)]
+        try:
+            found = itertools.islice(self.validator.iter_errors(instance), limit)
+            return [_argument_error(error) for error in found]
+        except referencing.exceptions.Unresolvable as error:
+            return [ArgumentError("", _clip(f"the tool's input schema has an unresolvable $ref: {error}"))]
+        except RecursionError:
+            return [ArgumentError("", "the tool's input schema recurses too deeply for these arguments")]
+
+    def is_valid(self, arguments: object) -> bool:
+        """Whether the arguments pass (stops at the first error)."""
+        return not self.errors(arguments, limit=1)
+
+
+def compile_input_schema(schema: object, *, check_formats: bool = False) -> ArgumentValidator:
+    """Compile a tool's input schema once; raise InvalidInputSchema naming what is wrong with it."""
+    if not isinstance(schema, dict | bool):
+        raise InvalidInputSchema(f"an input schema must be a JSON object, not {type(schema).__name__}")
+    try:
+        check_json_value(schema)
+    except ToolDefinitionError as error:
+        raise InvalidInputSchema(str(error)) from error
+    cls = _validator_class(schema)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.exceptions.SchemaError as error:
+        raise InvalidInputSchema(_schema_error_message(error)) from error
+    except RecursionError as error:
+        raise InvalidInputSchema("the input schema is nested too deeply to check") from error
+    _check_local_refs(schema, cls)
+    format_checker = cls.FORMAT_CHECKER if check_formats else None
+    # jsonschema adds the metaschemas and this schema itself to the registry it is given.
+    validator = cls(schema, registry=NO_RETRIEVAL, format_checker=format_checker)
+    return ArgumentValidator(dialect=_dialect(cls), validator=validator)
+
+
+def _validator_class(schema: dict[str, Any] | bool) -> type[jsonschema.protocols.Validator]:
+    """The class named by ``$schema``; draft 2020-12 when it is absent or not one jsonschema knows."""
+    cls: type[jsonschema.protocols.Validator] = jsonschema.validators.validator_for(
+        schema, default=DEFAULT_VALIDATOR
+    )
+    return cls
+
+
+def _dialect(cls: type[jsonschema.protocols.Validator]) -> str:
+    return str(cls.META_SCHEMA.get("$id") or cls.META_SCHEMA.get("id") or cls.__name__)
+
+
+def _check_local_refs(schema: dict[str, Any] | bool, cls: type[jsonschema.protocols.Validator]) -> None:
+    """Resolve every ``$ref`` that points into the schema itself (``#...``) once, at compile time."""
+    specification = referencing.jsonschema.specification_with(
+        _dialect(cls), default=referencing.jsonschema.DRAFT202012
+    )
+    resource = referencing.Resource.from_contents(schema, default_specification=specification)
+    resolver = NO_RETRIEVAL.resolver_with_root(resource)
+    for ref in _refs(schema):
+        if not ref.startswith("#"):
+            continue
+        try:
+            resolver.lookup(ref)
+        except referencing.exceptions.Unresolvable as error:
+            raise InvalidInputSchema(_clip(f"$ref {ref!r} does not resolve: {error}")) from error
+
+
+def _refs(schema: JSONValue) -> Iterator[str]:
+    stack = [schema]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            ref = current.get("$ref")
+            if isinstance(ref, str):
+                yield ref
+            stack.extend(current.values())
+        elif isinstance(current, list):
+            stack.extend(current)
+
+
+def _schema_error_message(error: jsonschema.exceptions.SchemaError) -> str:
+    best = jsonschema.exceptions.best_match([error]) or error
+    where = _pointer(best.absolute_path) or "/"
+    return _clip(f"the input schema is invalid at {where}: {best.message}")
+
+
+def _argument_error(error: jsonschema.exceptions.ValidationError) -> ArgumentError:
+    return ArgumentError(_pointer(error.absolute_path), _clip(error.message))
+
+
+def _pointer(path: Any) -> str:
+    """A JSON Pointer (RFC 6901) for a jsonschema path: ``/items/0/count``; "" is the whole value."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+
+
+def _clip(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 1] + "…"
