@@ -89,12 +89,7 @@ def compile_input_schema(schema: object, *, check_formats: bool = False) -> Argu
     except ToolDefinitionError as error:
         raise InvalidInputSchema(str(error)) from error
     cls = _validator_class(schema)
-    try:
-        cls.check_schema(schema)
-    except jsonschema.exceptions.SchemaError as error:
-        raise InvalidInputSchema(_schema_error_message(error)) from error
-    except RecursionError as error:
-        raise InvalidInputSchema("the input schema is nested too deeply to check") from error
+    _check_against_metaschema(schema, cls)
     _check_local_refs(schema, cls)
     format_checker = cls.FORMAT_CHECKER if check_formats else None
     # jsonschema adds the metaschemas and this schema itself to the registry it is given.
@@ -143,10 +138,15 @@ def _refs(schema: JSONValue) -> Iterator[str]:
             stack.extend(current)
 
 
-def _schema_error_message(error: jsonschema.exceptions.SchemaError) -> str:
-    best = jsonschema.exceptions.best_match([error]) or error
-    where = _pointer(best.absolute_path) or "/"
-    return _clip(f"the input schema is invalid at {where}: {best.message}")
+def _check_against_metaschema(
+    schema: dict[str, Any] | bool, cls: type[jsonschema.protocols.Validator]
+) -> None:
+    """Raise InvalidInputSchema with the most relevant metaschema error (what ``check_schema`` does)."""
+    metaschema_validator = cls(cls.META_SCHEMA)
+    best = jsonschema.exceptions.best_match(metaschema_validator.iter_errors(schema))
+    if best is not None:
+        where = _pointer(best.absolute_path) or "/"
+        raise InvalidInputSchema(_clip(f"the input schema is invalid at {where}: {best.message}"))
 
 
 def _argument_error(error: jsonschema.exceptions.ValidationError) -> ArgumentError:

@@ -168,7 +168,9 @@ PHRASES = re.compile(
     "|".join(f"(?P<r{index}>{pattern})" for index, (_, _, pattern) in enumerate(PHRASE_RULES)),
     re.IGNORECASE,
 )
-URLS = re.compile(r"\b(?:https?://[^\s\"'<>`\\]++|data:[a-z0-9.+-]++/[a-z0-9.+-]++[;,])", re.IGNORECASE)
+URLS = re.compile(
+    r"\b(?:https?://[^\s\"'<>`\\]++|data:[a-z0-9.+-]++/[a-z0-9.+-]++[;,][^\s\"'<>`\\]*+)", re.IGNORECASE
+)
 URL_TRAILING = ".,;:!?)]}"
 PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*+")
 
