@@ -26,6 +26,17 @@ from jsonpath_ng import jsonpath as jp
 from jsonpath_ng.ext import filter as jp_filter
 from jsonpath_ng.ext.parser import parse as jp_parse
 
+from policies.content.conditions import (
+    ORDERED,
+    Absent,
+    AllOf,
+    AnyOf,
+    CompareLiteral,
+    CompareQuery,
+    Condition,
+    Exists,
+)
+
 MAX_PATH_CHARS = 1024
 
 # A location: the container holding the value (None for the document itself), its key, the value.
@@ -90,11 +101,11 @@ class IndexStep:
         for _, _, value in nodes:
             if isinstance(value, list):
                 size = len(value)
-                for index in self.indices:
-                    position = index + size if index < 0 else index
-                    if 0 <= position < size:
-                        found.append((value, position, value[position]))
-        return _distinct(found)
+                positions = {index + size if index < 0 else index for index in self.indices}
+                found.extend(
+                    (value, position, value[position]) for position in positions if 0 <= position < size
+                )
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,21 +129,19 @@ class SliceStep:
 
 @dataclass(frozen=True, slots=True)
 class ConditionStep:
-    """``[?(...)]``: the members or elements for which every condition holds (jsonpath-ng decides)."""
+    """``[?(...)]``: the members or elements for which the condition holds."""
 
-    conditions: tuple[Any, ...]
+    condition: Condition
 
     def select(self, nodes: list[Node], root: Node) -> list[Node]:
         found: list[Node] = []
+        holds = self.condition.holds
         for _, _, value in nodes:
-            found.extend(child for child in _children(value) if self._holds(child[2]))
+            if isinstance(value, dict):
+                found.extend((value, key, child) for key, child in value.items() if holds(child))
+            elif isinstance(value, list):
+                found.extend((value, index, child) for index, child in enumerate(value) if holds(child))
         return found
-
-    def _holds(self, value: Any) -> bool:
-        try:
-            return all(condition.find(value) for condition in self.conditions)
-        except (TypeError, ValueError, AttributeError, KeyError):  # odd data never breaks a response
-            return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +157,20 @@ class ChildStep:
 
 @dataclass(frozen=True, slots=True)
 class DescendantStep:
-    """``left..right``: ``right`` applied to what ``left`` selects and to everything inside it."""
+    """``left..right``: ``right`` applied to what ``left`` selects and to everything inside it.
+
+    Every step but ``@`` selects from inside containers, so unless ``right`` starts with ``@``
+    only containers are walked and handed to it.
+    """
 
     left: Selector
     right: Selector
+    scalars_too: bool
 
     def select(self, nodes: list[Node], root: Node) -> list[Node]:
-        return _distinct(self.right.select(_walk(self.left.select(nodes, root)), root))
+        starts = self.left.select(nodes, root)
+        walked = _walk(starts) if self.scalars_too else _walk_containers(starts)
+        return self.right.select(walked, root)
 
 
 def _children(value: Any) -> list[Node]:
@@ -165,22 +181,42 @@ def _children(value: Any) -> list[Node]:
     return []
 
 
-def _walk(starts: list[Node]) -> list[Node]:
-    """The start nodes and all their descendants, in document order, each container walked once."""
+def _walk_containers(starts: list[Node]) -> list[Node]:
+    """The start nodes holding containers and every container inside them, each container once.
+
+    Starts may nest (``$..a..b``): a container already walked is skipped with all it holds, which
+    keeps a chain of descents linear.
+    """
     seen: set[int] = set()
     walked: list[Node] = []
-    stack = starts[::-1]
+    stack = [node for node in starts if isinstance(node[2], (dict, list))]
+    check = len(stack) > 1  # a single start cannot meet a container twice: the data is a tree
     while stack:
         node = stack.pop()
         value = node[2]
-        if isinstance(value, (dict, list)):
+        if check:
             if id(value) in seen:
                 continue
             seen.add(id(value))
-            children = _children(value)
-            children.reverse()
-            stack.extend(children)
         walked.append(node)
+        if isinstance(value, dict):
+            stack.extend(
+                (value, key, child) for key, child in value.items() if isinstance(child, (dict, list))
+            )
+        else:
+            stack.extend(
+                (value, index, child) for index, child in enumerate(value) if isinstance(child, (dict, list))
+            )
+    return walked
+
+
+def _walk(starts: list[Node]) -> list[Node]:
+    """The start nodes and every node inside them: the containers, then the scalars they hold."""
+    containers = _walk_containers(starts)
+    walked = [node for node in starts if not isinstance(node[2], (dict, list))]
+    walked.extend(containers)
+    for _, _, value in containers:
+        walked.extend(child for child in _children(value) if not isinstance(child[2], (dict, list)))
     return walked
 
 
@@ -197,15 +233,18 @@ def _distinct(nodes: list[Node]) -> list[Node]:
 
 @dataclass(frozen=True, slots=True)
 class CompiledPath:
-    """One JSON path, parsed and compiled: ``locate`` returns every location it matches."""
+    """One JSON path, parsed and compiled: ``locate`` returns every location it matches, once."""
 
     expression: str
     selector: Selector
+    # Only a path using `@` or `$` past its start can reach one location twice.
+    may_repeat: bool
 
     def locate(self, document: Any) -> list[Node]:
         """Every location in ``document`` the path matches, each once."""
         root: Node = (None, None, document)
-        return _distinct(self.selector.select([root], root))
+        found = self.selector.select([root], root)
+        return _distinct(found) if self.may_repeat else found
 
     def __str__(self) -> str:
         return self.expression
@@ -225,7 +264,8 @@ def compile_json_path(expression: str) -> CompiledPath:
             tree = jp_parse(text)
     except Exception as exc:  # jsonpath-ng raises lexer, parser and plain exceptions alike
         raise ValueError(f"invalid JSON path {expression!r}: {exc}") from None
-    return CompiledPath(text, _compile(tree, expression))
+    selector = _compile(tree, expression)
+    return CompiledPath(text, selector, may_repeat=_anchors(tree) > 1)
 
 
 def _compile(node: Any, expression: str) -> Selector:
@@ -235,11 +275,12 @@ def _compile(node: Any, expression: str) -> Selector:
     if isinstance(node, jp.Child):
         return ChildStep(_compile(node.left, expression), _compile(node.right, expression))
     if isinstance(node, jp.Descendants):
-        return DescendantStep(_compile(node.left, expression), _compile(node.right, expression))
+        right = _compile(node.right, expression)
+        return DescendantStep(_compile(node.left, expression), right, _starts_with_this(node.right))
     if isinstance(node, jp_filter.Filter):
         for condition in node.expressions:
             _check_condition(condition, expression)
-        return ConditionStep(tuple(node.expressions))
+        return ConditionStep(AllOf(tuple(_compile_condition(c, expression) for c in node.expressions)))
     raise ValueError(
         f"JSON path {expression!r} uses {_syntax_name(node)}, which does not select values that can "
         "be removed; use fields, [index], [start:end], *, .. and [?(...)] conditions"
@@ -253,14 +294,47 @@ def _compile_leaf(node: Any) -> Selector | None:
     if kind is jp.This:
         return ThisStep()
     if kind is jp.Fields:
-        return FieldsStep(tuple(node.fields))
+        return FieldsStep(tuple(dict.fromkeys(node.fields)))
     if kind is jp.Wildcard:
         return WildcardStep()
     if kind is jp.Index:
-        return IndexStep(tuple(node.indices))
+        return IndexStep(tuple(dict.fromkeys(node.indices)))
     if kind is jp.Slice:
         return SliceStep(node.start, node.end, node.step)
     return None
+
+
+def _compile_condition(node: Any, expression: str) -> Condition:
+    if isinstance(node, jp_filter.And):
+        return AllOf(tuple(_compile_condition(operand, expression) for operand in node.operands))
+    if isinstance(node, jp_filter.Or):
+        return AnyOf(tuple(_compile_condition(operand, expression) for operand in node.operands))
+    if isinstance(node, jp_filter.Expression):
+        target = _compile(node.target, expression)
+        if node.op is None:
+            return Exists(target)
+        if node.op == "!":
+            return Absent(target)
+        if node.op in ORDERED:
+            if isinstance(node.value, jp.JSONPath):
+                return CompareQuery(target, node.op, _compile(node.value, expression))
+            return CompareLiteral(target, node.op, node.value)
+    raise ValueError(
+        f"JSON path {expression!r}: a condition uses {_syntax_name(node)}, which is not supported"
+    )
+
+
+def _starts_with_this(node: Any) -> bool:
+    while isinstance(node, (jp.Child, jp.Descendants)):
+        node = node.left
+    return isinstance(node, jp.This)
+
+
+def _anchors(node: Any) -> int:
+    """How many `$` and `@` the path (outside its conditions) holds."""
+    if isinstance(node, (jp.Child, jp.Descendants)):
+        return _anchors(node.left) + _anchors(node.right)
+    return 1 if isinstance(node, (jp.Root, jp.This)) else 0
 
 
 def _check_condition(condition: Any, expression: str) -> None:
