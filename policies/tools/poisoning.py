@@ -29,6 +29,7 @@ raw hidden text. The number of findings is capped (:data:`MAX_FINDINGS`).
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Collection, Iterator
@@ -82,16 +83,21 @@ BIDI_RUNS = re.compile("[\u202a-\u202e\u2066-\u2069]+")
 ZERO_WIDTH_RUNS = re.compile("[\u200b-\u200d\u2060\ufeff]+")
 HIDDEN = re.compile("[\U000e0000-\U000e007f\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060\ufeff]+")
 JOINERS = frozenset("\u200c\u200d")
+#: Python's case-insensitive regexes match ``i`` to U+0130 and U+0131, which ``str.lower`` keeps apart.
+I_FOLD = {0x131: "i", 0x307: None}
 
 WS = r"\s++"
 NOT = rf"(?:do{WS}not|don['\u2019]?t|never)"
 CREDENTIAL_NOUNS = r"(?:api[\s_-]*+keys?|tokens?|credentials?|secrets?|passwords?|keys?)"
-#: (label, kind, pattern) for text addressed to the model and for references to secrets. Each label is
-#: what the admin sees as the finding's detail.
-PHRASE_RULES: tuple[tuple[str, FindingKind, str], ...] = (
+#: (label, kind, triggers, pattern) for text addressed to the model and for references to secrets. The
+#: label is what the admin sees as the finding's detail. Every match contains one of the (lower-case)
+#: triggers, so a rule whose triggers are all absent is skipped without running its regex: a substring
+#: test costs far less per character than Python's regex engine trying a pattern at every position.
+PHRASE_RULES: tuple[tuple[str, FindingKind, tuple[str, ...], str], ...] = (
     (
         "tells the model to ignore its instructions",
         FindingKind.MODEL_INSTRUCTION,
+        ("ignore", "disregard", "forget", "override", "bypass"),
         rf"\b(?:ignore|disregard|forget|override|bypass){WS}(?:(?:all|any|every|the|your|of|these|those)"
         rf"{WS}){{0,3}}(?:previous|prior|above|earlier|preceding|former|original|other|system|safety)"
         rf"{WS}(?:instructions?|prompts?|rules|directions|guidelines|messages|context|constraints)\b",
@@ -99,52 +105,71 @@ PHRASE_RULES: tuple[tuple[str, FindingKind, str], ...] = (
     (
         "tells the model to disregard something",
         FindingKind.MODEL_INSTRUCTION,
+        ("disregard",),
         rf"\bdisregard{WS}(?:all|any|everything|the|your|these|those|previous|prior|above|earlier|safety)\b",
     ),
     (
         "tells the model to keep something from the user",
         FindingKind.MODEL_INSTRUCTION,
+        ("user", "human", "person", "operator"),
         rf"\b(?:{NOT}|without){WS}(?:tell|inform|notify|alert|warn|show|let|mention(?:ing)?{WS}"
         rf"(?:this|it|that){WS}to)(?:ing)?{WS}(?:the{WS})?(?:users?|humans?|person|operator)\b",
     ),
     (
         "tells the model to hide something from the user",
         FindingKind.MODEL_INSTRUCTION,
+        ("hid", "conceal", "keep"),
         rf"\b(?:hide|hiding|conceal|concealing|keep|keeping){WS}(?:(?:this|it|that|them){WS})?"
         rf"(?:(?:secret|hidden){WS})?from{WS}(?:the{WS})?(?:users?|humans?)\b",
     ),
     (
         "acts without the user knowing",
         FindingKind.MODEL_INSTRUCTION,
+        ("without",),
         rf"\bwithout{WS}(?:the{WS})?(?:users?|humans?)(?:['\u2019]s)?{WS}"
         rf"(?:knowing|knowledge|noticing|awareness|consent|seeing)\b",
     ),
     (
         "tells the model not to mention or reveal something",
         FindingKind.MODEL_INSTRUCTION,
+        ("mention", "reveal", "disclose"),
         rf"\b{NOT}{WS}(?:mention|reveal|disclose)\b",
     ),
     (
         "an <IMPORTANT>-style tag addressed to the model",
         FindingKind.MODEL_INSTRUCTION,
+        ("<",),
         r"<\s*+/?\s*+(?:important|system|instructions?|secret|hidden|admin|critical)\b[^<>\n]{0,40}+>",
     ),
-    ("mentions the system prompt", FindingKind.MODEL_INSTRUCTION, rf"\bsystem{WS}(?:prompt|message)s?\b"),
-    ("tries to re-assign the model's role", FindingKind.MODEL_INSTRUCTION, rf"\byou{WS}are{WS}now\b"),
+    (
+        "mentions the system prompt",
+        FindingKind.MODEL_INSTRUCTION,
+        ("system",),
+        rf"\bsystem{WS}(?:prompt|message)s?\b",
+    ),
+    (
+        "tries to re-assign the model's role",
+        FindingKind.MODEL_INSTRUCTION,
+        ("now",),
+        rf"\byou{WS}are{WS}now\b",
+    ),
     (
         "announces new instructions",
         FindingKind.MODEL_INSTRUCTION,
+        ("instruction",),
         rf"\b(?:new|updated|real|actual|true|hidden|secret|additional){WS}instructions?\s*+:",
     ),
     (
         "gives orders about other tools (shadowing)",
         FindingKind.MODEL_INSTRUCTION,
+        ("when", "other"),
         rf"\b(?:when{WS}this{WS}tool{WS}is{WS}(?:available|present|loaded|installed|enabled)|"
         rf"(?:all|every|any){WS}other{WS}tools?{WS}(?:must|should|shall))\b",
     ),
     (
         "asks for the conversation history",
         FindingKind.MODEL_INSTRUCTION,
+        ("history",),
         rf"\b(?:send|pass|include|add|append|forward|upload|post|leak|copy){WS}"
         rf"(?:(?:the|all|any|your|its|their|entire|full|whole){WS}){{0,2}}(?:conversation|chat|message)"
         rf"{WS}history\b",
@@ -152,6 +177,24 @@ PHRASE_RULES: tuple[tuple[str, FindingKind, str], ...] = (
     (
         "names a credential file",
         FindingKind.SECRET_REFERENCE,
+        (
+            "ssh",
+            "aws",
+            "gnupg",
+            "kube",
+            "docker",
+            "netrc",
+            "npmrc",
+            "pypirc",
+            "pgpass",
+            "git-credentials",
+            ".env",
+            "cursor",
+            "claude",
+            "id_",
+            ".json",
+            "/etc/",
+        ),
         r"(?<![\w.-])(?:\.ssh|\.aws|\.gnupg|\.kube|\.docker|\.netrc|\.npmrc|\.pypirc|\.pgpass"
         r"|\.git-credentials|\.env(?:\.\w++)?|\.cursor|\.claude)\b"
         r"|\bid_(?:rsa|dsa|ecdsa|ed25519)\b|\b(?:mcp|claude_desktop_config|credentials)\.json\b"
@@ -160,13 +203,33 @@ PHRASE_RULES: tuple[tuple[str, FindingKind, str], ...] = (
     (
         "asks for another tool's or service's secrets",
         FindingKind.SECRET_REFERENCE,
+        ("api", "tool", "server", "service", "integration"),
         rf"\bapi[\s_-]*+keys?{WS}(?:of|from)\b|\b(?:other|another|all|every){WS}(?:other{WS})?"
         rf"(?:tools?|servers?|services?|integrations?)(?:['\u2019]s?)?{WS}{CREDENTIAL_NOUNS}\b",
     ),
 )
-PHRASES = re.compile(
-    "|".join(f"(?P<r{index}>{pattern})" for index, (_, _, pattern) in enumerate(PHRASE_RULES)),
-    re.IGNORECASE,
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseRule:
+    """One compiled phrase rule: what it reports, the words that gate it, and its regex."""
+
+    label: str
+    kind: FindingKind
+    triggers: tuple[str, ...]
+    regex: re.Pattern[str]
+
+    def may_match(self, lowered: str) -> bool:
+        """False when no trigger occurs in the lower-cased text, so the regex cannot match."""
+        for trigger in self.triggers:
+            if trigger in lowered:
+                return True
+        return False
+
+
+PHRASES = tuple(
+    PhraseRule(label, kind, triggers, re.compile(pattern, re.IGNORECASE))
+    for label, kind, triggers, pattern in PHRASE_RULES
 )
 URLS = re.compile(
     r"\b(?:https?://[^\s\"'<>`\\]++|data:[a-z0-9.+-]++/[a-z0-9.+-]++[;,][^\s\"'<>`\\]*+)", re.IGNORECASE
@@ -176,7 +239,9 @@ PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*+")
 
 
 def scan_definition(definition: ToolDefinition, *, allowed_url_hosts: Collection[str] = ()) -> list[Finding]:
-    """Every finding in the definition's strings, in document order, at most :data:`MAX_FINDINGS`.
+    """Every finding, string by string in document order, at most :data:`MAX_FINDINGS` (then a marker).
+
+    Within one string: hidden characters, then phrases in :data:`PHRASE_RULES` order, then URLs.
 
     An empty list means nothing suspicious was seen, not that the tool is safe.
     """
@@ -228,8 +293,10 @@ def scan_text(text: str, *, location: str, allowed_url_hosts: tuple[str, ...] = 
     if not text.isascii():
         findings.extend(_hidden_characters(text, location))
         visible = unicodedata.normalize("NFKC", HIDDEN.sub("", text))
-    findings.extend(_phrases(visible, location))
-    findings.extend(_urls(visible, location, allowed_url_hosts))
+    lowered = _lowered(visible)
+    findings.extend(_phrases(visible, lowered, location))
+    if "http" in lowered or "data:" in lowered:
+        findings.extend(_urls(visible, location, allowed_url_hosts))
     return findings
 
 
@@ -250,20 +317,23 @@ def _is_flagged(kind: FindingKind, run: str) -> bool:
     return kind is not FindingKind.ZERO_WIDTH or len(run) > 1 or run not in JOINERS
 
 
-def _phrases(text: str, location: str) -> Iterator[Finding]:
-    first: dict[str, tuple[int, int]] = {}
-    counts: dict[str, int] = {}
-    for seen, match in enumerate(PHRASES.finditer(text)):
-        if seen == MAX_MATCHES_PER_STRING:
-            break
-        group = match.lastgroup or ""
-        first.setdefault(group, match.span())
-        counts[group] = counts.get(group, 0) + 1
-    for group, (start, end) in first.items():
-        label, kind, _ = PHRASE_RULES[int(group[1:])]
-        times = counts[group]
-        detail = label if times == 1 else f"{label} ({times} times)"
-        yield Finding(kind, location, _excerpt(text, start, end), detail)
+def _lowered(text: str) -> str:
+    """Lower-case text for the trigger tests; the dotted and dotless i fold to ``i`` as the regexes do."""
+    lowered = text.lower()
+    return lowered if lowered.isascii() else lowered.translate(I_FOLD)
+
+
+def _phrases(text: str, lowered: str, location: str) -> Iterator[Finding]:
+    for rule in PHRASES:
+        if not rule.may_match(lowered):
+            continue
+        matches = rule.regex.finditer(text)
+        first = next(matches, None)
+        if first is None:
+            continue
+        times = 1 + sum(1 for _ in itertools.islice(matches, MAX_MATCHES_PER_STRING - 1))
+        detail = rule.label if times == 1 else f"{rule.label} ({times} times)"
+        yield Finding(rule.kind, location, _excerpt(text, first.start(), first.end()), detail)
 
 
 def _urls(text: str, location: str, allowed_hosts: tuple[str, ...]) -> Iterator[Finding]:
