@@ -134,10 +134,14 @@ class CompositeDetector:
     kind: str
     parts: tuple[Detector, ...]
 
-    def find(self, text: str) -> Iterator[Span]:
-        """The spans of every part, part by part."""
-        for part in self.parts:
-            yield from part.find(text)
+    def find(self, text: str) -> list[Span]:
+        """The spans of every part, left to right; a span overlapping an earlier, longer one is left out."""
+        spans = sorted((span for part in self.parts for span in part.find(text)), key=lambda s: (s[0], -s[1]))
+        kept: list[Span] = []
+        for start, end in spans:
+            if not kept or start >= kept[-1][1]:
+                kept.append((start, end))
+        return kept
 
 
 @dataclass(frozen=True, slots=True)
