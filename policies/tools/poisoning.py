@@ -293,7 +293,7 @@ def scan_text(text: str, *, location: str, allowed_url_hosts: tuple[str, ...] = 
     if not text.isascii():
         findings.extend(_hidden_characters(text, location))
         visible = unicodedata.normalize("NFKC", HIDDEN.sub("", text))
-    lowered = _lowered(visible)
+    lowered = fold_case(visible)
     findings.extend(_phrases(visible, lowered, location))
     if "http" in lowered or "data:" in lowered:
         findings.extend(_urls(visible, location, allowed_url_hosts))
@@ -317,7 +317,7 @@ def _is_flagged(kind: FindingKind, run: str) -> bool:
     return kind is not FindingKind.ZERO_WIDTH or len(run) > 1 or run not in JOINERS
 
 
-def _lowered(text: str) -> str:
+def fold_case(text: str) -> str:
     """Lower-case text for the trigger tests; the dotted and dotless i fold to ``i`` as the regexes do."""
     lowered = text.lower()
     return lowered if lowered.isascii() else lowered.translate(I_FOLD)
@@ -332,7 +332,8 @@ def _phrases(text: str, lowered: str, location: str) -> Iterator[Finding]:
         if first is None:
             continue
         times = 1 + sum(1 for _ in itertools.islice(matches, MAX_MATCHES_PER_STRING - 1))
-        detail = rule.label if times == 1 else f"{rule.label} ({times} times)"
+        at_least = "at least " if times == MAX_MATCHES_PER_STRING else ""
+        detail = rule.label if times == 1 else f"{rule.label} ({at_least}{times} times)"
         yield Finding(rule.kind, location, _excerpt(text, first.start(), first.end()), detail)
 
 
