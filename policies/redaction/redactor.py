@@ -4,9 +4,10 @@ Built once per policy change and shared by every call. ``redact_json`` joins eve
 result with :data:`VALUE_SEPARATOR` and runs each detector once over the joined text, so the cost
 per call is one pass per detector whatever the number of strings, then maps the spans back.
 
-Overlapping spans (an e-mail inside a URL-like API key, a card number that is also a phone
-number) merge into one redaction labelled by the longest span, the earliest on a tie (earlier
-start, then the detector listed first): nothing is counted twice and nothing is left half-shown.
+Overlapping spans (an AWS key id that is also the local part of an e-mail address, a span of a
+plug-in detector inside a built-in one) merge into one redaction labelled by the longest span, the
+earliest on a tie (earlier start, then the detector listed first): nothing is counted twice and
+nothing is left half-shown. Dict keys and non-string values (numbers included) are not scanned.
 """
 
 from __future__ import annotations
