@@ -14,6 +14,7 @@ expressions on agent-supplied text. The upstream remains responsible for the mea
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,11 @@ from policies.tools.definitions import MAX_DEPTH, JSONValue, ToolDefinitionError
 MAX_ERRORS = 20
 MAX_MESSAGE_CHARS = 200
 DEFAULT_VALIDATOR = jsonschema.Draft202012Validator
+DATA_KEYWORDS = frozenset({"default", "const", "enum", "examples"})
+QUANTIFIER = re.compile(r"(?:[*+?]|\{\d*+(?:,\d*+)?\})[?+]?")
+QUANTIFIER_FIXED = re.compile(r"\{\d++\}[?+]?")
+#: ``{n,}`` and bounds above a hundred count as unbounded: ``(a+){1,1000}`` backtracks like ``(a+)+``.
+QUANTIFIER_UNBOUNDED = re.compile(r"\{\d*+,(?:\d{4,}+|[1-9]\d{2}|)\}[?+]?")
 #: A registry without a ``retrieve`` function: a $ref it does not hold is unresolvable, never fetched.
 NO_RETRIEVAL: referencing.Registry[Any] = referencing.Registry()
 NESTED_TOO_DEEPLY = f"arguments are nested deeper than {MAX_DEPTH} levels"
@@ -59,6 +65,8 @@ class ArgumentValidator:
 
     dialect: str
     validator: jsonschema.protocols.Validator
+    #: Patterns the admin should look at before approving (see :func:`risky_patterns`).
+    risky_patterns: tuple[str, ...] = ()
 
     def errors(self, arguments: object, *, limit: int = MAX_ERRORS) -> list[ArgumentError]:
         """The first ``limit`` errors in ``arguments`` (missing or null counts as ``{}``); [] when valid."""
@@ -94,7 +102,9 @@ def compile_input_schema(schema: object, *, check_formats: bool = False) -> Argu
     format_checker = cls.FORMAT_CHECKER if check_formats else None
     # jsonschema adds the metaschemas and this schema itself to the registry it is given.
     validator = cls(schema, registry=NO_RETRIEVAL, format_checker=format_checker)
-    return ArgumentValidator(dialect=_dialect(cls), validator=validator)
+    return ArgumentValidator(
+        dialect=_dialect(cls), validator=validator, risky_patterns=risky_patterns(schema)
+    )
 
 
 def _validator_class(schema: dict[str, Any] | bool) -> type[jsonschema.protocols.Validator]:
@@ -125,17 +135,112 @@ def _check_local_refs(schema: dict[str, Any] | bool, cls: type[jsonschema.protoc
             raise InvalidInputSchema(_clip(f"$ref {ref!r} does not resolve: {error}")) from error
 
 
-def _refs(schema: JSONValue) -> Iterator[str]:
+def _subschemas(schema: JSONValue) -> Iterator[dict[str, Any]]:
+    """Every object in the schema that is a subschema of the root's base URI.
+
+    Values of data keywords (``default``, ``const``, ``enum``, ``examples``) are data, not schemas, and
+    a subschema with its own ``$id`` starts a new base URI, so neither is entered.
+    """
     stack = [schema]
     while stack:
         current = stack.pop()
-        if isinstance(current, dict):
-            ref = current.get("$ref")
-            if isinstance(ref, str):
-                yield ref
-            stack.extend(current.values())
-        elif isinstance(current, list):
+        if isinstance(current, list):
             stack.extend(current)
+        elif isinstance(current, dict) and (current is schema or not _has_own_id(current)):
+            yield current
+            stack.extend(value for key, value in current.items() if key not in DATA_KEYWORDS)
+
+
+def _has_own_id(schema: dict[str, Any]) -> bool:
+    return isinstance(schema.get("$id"), str) or isinstance(schema.get("id"), str)
+
+
+def _refs(schema: JSONValue) -> Iterator[str]:
+    for subschema in _subschemas(schema):
+        ref = subschema.get("$ref")
+        if isinstance(ref, str):
+            yield ref
+
+
+def risky_patterns(schema: JSONValue) -> tuple[str, ...]:
+    """The ``pattern`` and ``patternProperties`` regexes with a repeated group that itself repeats.
+
+    Python's regex engine backtracks, so a pattern such as ``^(a+)+$`` can take exponential time on
+    an argument the agent chooses. This is a conservative syntactic check (it also lists some safe
+    patterns, e.g. ``(?:[a-z]+\\.)+``); the admin decides, it does not refuse the schema.
+    """
+    found: list[str] = []
+    for subschema in _subschemas(schema):
+        candidates = [subschema.get("pattern")]
+        pattern_properties = subschema.get("patternProperties")
+        if isinstance(pattern_properties, dict):
+            candidates.extend(pattern_properties)
+        found.extend(p for p in candidates if isinstance(p, str) and has_nested_quantifier(p))
+    return tuple(dict.fromkeys(found))
+
+
+def has_nested_quantifier(pattern: str) -> bool:
+    """Whether a group holding a variable quantifier is itself repeated without bound (``(a+)+``).
+
+    One left-to-right pass: escapes and character classes are skipped, a stack records for each open
+    group whether a quantifier occurred inside it.
+    """
+    inner: list[bool] = [False]
+    closed_group_repeats = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            closed_group_repeats = False
+            continue
+        if char == "[":
+            index = _after_class(pattern, index)
+            closed_group_repeats = False
+            continue
+        if char == "(":
+            inner.append(False)
+            index += 2 if pattern.startswith("(?", index) else 1
+            closed_group_repeats = False
+            continue
+        if char == ")" and len(inner) > 1:
+            closed_group_repeats = inner.pop()
+            inner[-1] = inner[-1] or closed_group_repeats
+            index += 1
+            continue
+        end = _after_quantifier(pattern, index)
+        if end == index:
+            closed_group_repeats = False
+            index += 1
+            continue
+        if closed_group_repeats and _unbounded(pattern[index:end]):
+            return True
+        inner[-1] = inner[-1] or QUANTIFIER_FIXED.fullmatch(pattern[index:end]) is None
+        closed_group_repeats = False
+        index = end
+    return False
+
+
+def _after_class(pattern: str, index: int) -> int:
+    """The index just past the character class opening at ``index`` (or the end of the pattern)."""
+    index += 1
+    if pattern.startswith("^", index):
+        index += 1
+    if pattern.startswith("]", index):
+        index += 1
+    while index < len(pattern) and pattern[index] != "]":
+        index += 2 if pattern[index] == "\\" else 1
+    return index + 1
+
+
+def _after_quantifier(pattern: str, index: int) -> int:
+    """The index past a quantifier (with its lazy or possessive mark) at ``index``; ``index`` if none."""
+    match = QUANTIFIER.match(pattern, index)
+    return match.end() if match else index
+
+
+def _unbounded(quantifier: str) -> bool:
+    return quantifier[0] in "*+" or QUANTIFIER_UNBOUNDED.fullmatch(quantifier) is not None
 
 
 def _check_against_metaschema(

@@ -680,6 +680,61 @@ def test_invalid_schemas_get_a_clear_error_for_the_admin(schema: Any, message: s
         compile_input_schema(schema)
 
 
+def test_refs_in_data_keywords_and_under_a_nested_id_are_not_resolved_against_the_root() -> None:
+    schema = {
+        "type": "object",
+        "default": {"$ref": "#/not/a/schema"},
+        "properties": {"p": {"$id": "urn:example:p", "$defs": {"x": {}}, "$ref": "#/$defs/x"}},
+    }
+
+    assert compile_input_schema(schema).errors({"p": 1}) == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "risky"),
+    [
+        ("^(a+)+$", True),
+        ("(\\w*)*", True),
+        ("((a+))+", True),
+        ("(?:x+)*?", True),
+        ("(ab?){2,}", True),
+        ("(a+){1,1000}", True),
+        ("^[a-z]+$", False),
+        ("(a|b)+", False),
+        ("(\\d{3}-)+", False),
+        ("\\(a+\\)+", False),
+        ("[(a+)]+", False),
+        ("(ab?){2}", False),
+    ],
+)
+def test_patterns_that_can_backtrack_exponentially_are_reported_for_the_admin(
+    pattern: str, risky: bool
+) -> None:
+    schema = {"type": "object", "properties": {"q": {"type": "string", "pattern": pattern}}}
+
+    assert compile_input_schema(schema).risky_patterns == ((pattern,) if risky else ())
+
+
+@pytest.mark.parametrize("hostile", ["(" * 1_000_000, "(a+)" * 250_000, "[" + "\\" * 999_999, "a{" * 500_000])
+def test_a_one_megabyte_hostile_pattern_is_checked_fast(hostile: str) -> None:
+    from policies.tools.arguments import has_nested_quantifier
+
+    started = time.perf_counter()
+    has_nested_quantifier(hostile)
+
+    assert time.perf_counter() - started < 2
+
+
+def test_risky_pattern_properties_are_reported_and_data_is_not() -> None:
+    schema = {
+        "type": "object",
+        "patternProperties": {"^(x*)*$": {}},
+        "properties": {"d": {"default": {"pattern": "(a+)+"}}},
+    }
+
+    assert compile_input_schema(schema).risky_patterns == ("^(x*)*$",)
+
+
 def test_a_remote_ref_is_never_fetched() -> None:
     schema = {"type": "object", "properties": {"q": {"$ref": "http://127.0.0.1:9/schema.json"}}}
     validator = compile_input_schema(schema)
