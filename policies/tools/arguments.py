@@ -9,6 +9,10 @@ the first call. The gateway never fetches a remote ``$ref``: its registry holds 
 passes would depend on which optional format libraries happen to be installed (so the same call could be
 refused on one gateway and forwarded by another), and some format checkers run costly regular
 expressions on agent-supplied text. The upstream remains responsible for the meaning of its values.
+
+``pattern`` and ``patternProperties`` do run Python's backtracking regex engine on agent-supplied text.
+A schema pattern with a repeated group that itself repeats (``^(a+)+$``) can take exponential time, so
+:func:`risky_patterns` lists such patterns on the compiled validator for the admin to review.
 """
 
 from __future__ import annotations
