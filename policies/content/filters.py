@@ -88,6 +88,9 @@ class FilterOutcome:
         return [{"filter": c.filter_id, "mode": c.mode, "removed": c.removed} for c in self.counts]
 
 
+NOTHING_APPLIED = FilterOutcome(False, ())
+
+
 class _Run:
     """One application of a filter stack to one result (or one body of messages)."""
 
@@ -221,9 +224,10 @@ def apply_filters(method: str, result: Any, filters: Sequence[CompiledFilter]) -
     ``method`` is the request's JSON-RPC method ("" for a non-MCP body: the whole of it is
     filtered). Raises UnfilterableContent when a text content cannot be filtered safely.
     """
+    if not filters:
+        return NOTHING_APPLIED
     run = _Run(filters)
-    if filters:
-        _filter_result(run, method, result)
+    _filter_result(run, method, result)
     return run.outcome()
 
 
@@ -237,9 +241,9 @@ def filter_message_bytes(
     comes back when nothing changed. Raises UnfilterableContent when the body is not JSON the
     gateway can read or the filtered body cannot be written.
     """
-    run = _Run(filters)
     if not filters:
-        return body, run.outcome()
+        return body, NOTHING_APPLIED
+    run = _Run(filters)
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -38,6 +38,7 @@ from policies.content.conditions import (
 )
 
 MAX_PATH_CHARS = 1024
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 # A location: the container holding the value (None for the document itself), its key, the value.
 Node = tuple[Any, Any, Any]
@@ -160,17 +161,30 @@ class DescendantStep:
     """``left..right``: ``right`` applied to what ``left`` selects and to everything inside it.
 
     Every step but ``@`` selects from inside containers, so unless ``right`` starts with ``@``
-    only containers are walked and handed to it.
+    only the containers are walked, and ``right`` reads them as values (their own location is
+    never a result). ``..name``, the common case, checks the names during the walk.
     """
 
     left: Selector
     right: Selector
     scalars_too: bool
+    names: tuple[str, ...] | None = None
 
     def select(self, nodes: list[Node], root: Node) -> list[Node]:
         starts = self.left.select(nodes, root)
-        walked = _walk(starts) if self.scalars_too else _walk_containers(starts)
-        return self.right.select(walked, root)
+        if self.scalars_too:
+            return self.right.select(_walk(starts), root)
+        containers = _container_values(starts)
+        if self.names is None:
+            return self.right.select([(None, None, value) for value in containers], root)
+        found: list[Node] = []
+        for name in self.names:
+            found.extend(
+                (value, name, value[name])
+                for value in containers
+                if isinstance(value, dict) and name in value
+            )
+        return found
 
 
 def _children(value: Any) -> list[Node]:
@@ -181,32 +195,46 @@ def _children(value: Any) -> list[Node]:
     return []
 
 
-def _walk_containers(starts: list[Node]) -> list[Node]:
-    """The start nodes holding containers and every container inside them, each container once.
+def _container_values(starts: list[Node]) -> list[Any]:
+    """The containers among the start values and every container inside them, each once.
 
     Starts may nest (``$..a..b``): a container already walked is skipped with all it holds, which
-    keeps a chain of descents linear.
+    keeps a chain of descents linear. The hottest loop of the filters: exact types first.
     """
-    seen: set[int] = set()
-    walked: list[Node] = []
-    stack = [node for node in starts if isinstance(node[2], (dict, list))]
-    check = len(stack) > 1  # a single start cannot meet a container twice: the data is a tree
+    stack = [value for _, _, value in starts]
+    seen: set[int] | None = set() if len(stack) > 1 else None  # one start is one tree
+    walked: list[Any] = []
+    pop, push, keep = stack.pop, stack.extend, walked.append
     while stack:
-        node = stack.pop()
-        value = node[2]
-        if check:
+        value = pop()
+        kind = type(value)
+        if kind in _SCALARS:
+            continue
+        if kind is not dict and kind is not list and not isinstance(value, (dict, list)):
+            continue
+        if seen is not None:
             if id(value) in seen:
                 continue
             seen.add(id(value))
+        keep(value)
+        push(value.values() if isinstance(value, dict) else value)
+    return walked
+
+
+def _walk_containers(starts: list[Node]) -> list[Node]:
+    """Like :func:`_container_values`, keeping each container's location."""
+    seen: set[int] = set()
+    walked: list[Node] = []
+    stack = [node for node in starts if isinstance(node[2], (dict, list))]
+    while stack:
+        node = stack.pop()
+        value = node[2]
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
         walked.append(node)
-        if isinstance(value, dict):
-            stack.extend(
-                (value, key, child) for key, child in value.items() if isinstance(child, (dict, list))
-            )
-        else:
-            stack.extend(
-                (value, index, child) for index, child in enumerate(value) if isinstance(child, (dict, list))
-            )
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        stack.extend([(value, key, child) for key, child in items if isinstance(child, (dict, list))])
     return walked
 
 
@@ -275,8 +303,9 @@ def _compile(node: Any, expression: str) -> Selector:
     if isinstance(node, jp.Child):
         return ChildStep(_compile(node.left, expression), _compile(node.right, expression))
     if isinstance(node, jp.Descendants):
-        right = _compile(node.right, expression)
-        return DescendantStep(_compile(node.left, expression), right, _starts_with_this(node.right))
+        left, right = _compile(node.left, expression), _compile(node.right, expression)
+        names = right.names if isinstance(right, FieldsStep) else None
+        return DescendantStep(left, right, _starts_with_this(node.right), names)
     if isinstance(node, jp_filter.Filter):
         for condition in node.expressions:
             _check_condition(condition, expression)
