@@ -73,6 +73,13 @@ class FieldsStep:
     names: tuple[str, ...]
 
     def select(self, nodes: list[Node], root: Node) -> list[Node]:
+        if len(self.names) == 1:
+            name = self.names[0]
+            return [
+                (value, name, value[name])
+                for _, _, value in nodes
+                if isinstance(value, dict) and name in value
+            ]
         found: list[Node] = []
         for _, _, value in nodes:
             if isinstance(value, dict):
