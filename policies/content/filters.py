@@ -25,6 +25,7 @@ filtered too, as an agent's parser might read it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -34,6 +35,8 @@ import orjson
 from policies.content.paths import CompiledPath, Node, compile_json_path, location
 
 FilterMode = Literal["enforce", "monitor"]
+# One character class then one literal: no backtracking, stops at the first other character.
+_JSON_START = re.compile(r"[ \t\r\n]*[\[{]")
 MODES: frozenset[str] = frozenset({"enforce", "monitor"})
 
 
@@ -159,14 +162,14 @@ def _destroy(nodes: list[Node]) -> int:
         else:
             positions.setdefault(id(container), (container, []))[1].append(key)
     for array, indices in positions.values():
-        for index in sorted(indices, reverse=True):
+        for index in sorted(set(indices), reverse=True):
             del array[index]
     return len(nodes)
 
 
 def _looks_like_json(text: str) -> bool:
-    start = text[:64].lstrip()  # leading whitespace longer than this is not a JSON tool result
-    return start[:1] in ("{", "[")
+    """Whether the text starts, after JSON whitespace of any length, an object or an array."""
+    return _JSON_START.match(text) is not None
 
 
 def _parse_text(text: str) -> Any:

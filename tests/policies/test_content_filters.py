@@ -105,6 +105,9 @@ def _jsonpath_ng_locations(expression: str, document) -> set[tuple[int, object]]
         warnings.simplefilter("ignore", DeprecationWarning)  # `&` in a condition
         tree = jsonpath_ng_parse(expression)
     for datum in tree.find(document):
+        if datum.context is None:  # the document itself
+            found.add((id(None), None))
+            continue
         path = datum.path
         container = datum.context.value
         key = path.fields[0] if hasattr(path, "fields") else path.indices[0] % len(container)
@@ -164,6 +167,9 @@ def _jsonpath_ng_locations(expression: str, document) -> set[tuple[int, object]]
         "$.values[?(@ >= 1)]",
         "$.values[?(@ < '2')]",
         "$..[?(@.a)]",
+        "$..@",
+        "$..`this`.id",
+        "$.items.`this`[0]",
     ],
 )
 @pytest.mark.parametrize("data", [PAYLOAD, VARIED], ids=["payload", "varied"])
@@ -210,6 +216,12 @@ def test_text_that_is_not_a_json_object_or_array_is_left_alone(text):
     outcome = apply_filters("tools/call", result, [_filter("$..id", "$")])
     assert result["content"][0]["text"] is text
     assert not outcome.changed
+
+
+def test_json_text_behind_any_amount_of_whitespace_is_filtered():
+    result = {"content": [{"type": "text", "text": " \r\n\t" * 10_000 + '{"id": 1, "v": 2}'}]}
+    apply_filters("tools/call", result, [_filter("$.id")])
+    assert result["content"][0]["text"] == '{"v":2}'
 
 
 def test_json_text_with_nan_is_filtered_as_a_lenient_agent_would_read_it():
@@ -470,6 +482,7 @@ def test_deep_json_text_past_orjsons_writer_is_still_written_back():
     [
         '{"a":"' + "\\u00e9" * 200_000 + '"',  # unterminated string: 1.2 MB
         "{" + " " * 1_000_000,
+        " \n" * 500_000,
         '[{"a":' * 100_000,
         "[" + "1," * 500_000,
     ],
