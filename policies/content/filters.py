@@ -19,7 +19,8 @@ Untrusted input fails closed: text that looks like JSON but is nested beyond wha
 hold, a body the gateway cannot read as JSON, or a filtered document too deep to write back
 raises :class:`UnfilterableContent`, so the proxy answers with an error instead of forwarding
 something unfiltered. Text that orjson refuses but Python's lenient parser reads (``NaN``) is
-filtered too, as an agent's parser might read it.
+filtered too, as an agent's parser might read it; JSON text that neither can read for its depth or
+for an integer of thousands of digits is refused, not passed through.
 """
 
 from __future__ import annotations
@@ -179,10 +180,10 @@ def _parse_text(text: str) -> Any:
     except orjson.JSONDecodeError:
         try:
             document = json.loads(text)  # NaN, Infinity, huge numbers: what a lenient agent reads
-        except RecursionError:
-            raise UnfilterableContent("a text content is nested too deeply to filter") from None
-        except ValueError:
+        except json.JSONDecodeError:
             return None
+        except (RecursionError, ValueError):  # too deep, or an integer past Python's digit limit
+            raise UnfilterableContent("a JSON text content is too deep or too large to filter") from None
     return document if isinstance(document, (dict, list)) else None
 
 

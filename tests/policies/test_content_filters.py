@@ -464,9 +464,15 @@ def _deep_json(levels: int) -> bytes:
 def test_text_nested_too_deeply_to_parse_is_refused_rather_than_left_unfiltered():
     result = {"content": [{"type": "text", "text": "[" * 1_000_000}]}
     started = time.perf_counter()
-    with pytest.raises(UnfilterableContent, match="nested too deeply"):
+    with pytest.raises(UnfilterableContent, match="too deep or too large"):
         apply_filters("tools/call", result, [_filter("$..id")])
     assert time.perf_counter() - started < 1.0
+
+
+def test_json_text_with_an_integer_no_parser_here_reads_is_refused_rather_than_left_unfiltered():
+    result = {"content": [{"type": "text", "text": '{"id": "int-123", "n": 1' + "0" * 5000 + "}"}]}
+    with pytest.raises(UnfilterableContent, match="too deep or too large"):
+        apply_filters("tools/call", result, [_filter("$..id")])
 
 
 def test_deep_json_text_past_orjsons_writer_is_still_written_back():
