@@ -9,6 +9,7 @@ Where a filter looks, by JSON-RPC method of the request the result answers:
 - ``prompts/get``: each message, and its content's text when that is JSON;
 - any other method, or a non-MCP body: the result as a whole.
 
+Only one level of JSON-in-text is read: a string inside that JSON is not parsed again.
 Paths are relative to each of those documents: ``$.owner`` is the ``owner`` member of the
 structured content. A match of ``$`` itself empties the document. Filters stack in the order
 given, each path of a filter after the one before it. A ``monitor`` filter changes nothing and
@@ -36,7 +37,7 @@ import orjson
 from policies.content.paths import CompiledPath, Node, compile_json_path, location
 
 FilterMode = Literal["enforce", "monitor"]
-# One character class then one literal: no backtracking, stops at the first other character.
+# Anchored, one character class then one literal: linear, whatever the text.
 _JSON_START = re.compile(r"[ \t\r\n]*[\[{]")
 MODES: frozenset[str] = frozenset({"enforce", "monitor"})
 

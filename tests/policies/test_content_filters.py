@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import random
 import time
 import warnings
 
@@ -177,6 +178,42 @@ def test_paths_select_what_jsonpath_ng_selects(expression, data):
     document = copy.deepcopy(data)
     ours = {(id(container), key) for container, key, _ in compile_json_path(expression).locate(document)}
     assert ours == _jsonpath_ng_locations(expression, document)
+
+
+def _random_document(rng: random.Random, depth: int = 0):
+    if depth > 3 or rng.random() < 0.3:
+        return rng.choice([0, 1, 2, 2.0, "1", "a", "b", True, False, None])
+    if rng.random() < 0.5:
+        return [_random_document(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {rng.choice("abxy") + rng.choice(["", "d"]): _random_document(rng, depth + 1) for _ in range(4)}
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "$..a",
+        "$..ad",
+        "$.*.a",
+        "$..[1]",
+        "$..[-1:]",
+        "$..a..b",
+        "$..*",
+        "$..@",
+        "$..[?(@.a)]",
+        "$..[?(@.a == 1)]",
+        "$..[?(@.b != 'a')]",
+        "$..[?(@ > 1)]",
+        "$..[?(@.a == @.b)]",
+        "$..[?(!@.x || @.y <= 1)]",
+        "$.a[*].b[0]",
+    ],
+)
+def test_paths_select_what_jsonpath_ng_selects_on_random_documents(expression):
+    rng = random.Random(expression)
+    for _ in range(150):
+        document = {"a": _random_document(rng), "b": _random_document(rng), "x": _random_document(rng)}
+        ours = {(id(container), key) for container, key, _ in compile_json_path(expression).locate(document)}
+        assert ours == _jsonpath_ng_locations(expression, document), document
 
 
 # --- tools/call ------------------------------------------------------------------------------------
