@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from policies.content.paths import Node, Selector
+    from policies.content.selection import Node, Selector
 
 ORDERED: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,

@@ -34,7 +34,8 @@ from typing import Any, Literal
 
 import orjson
 
-from policies.content.paths import CompiledPath, Node, compile_json_path, location
+from policies.content.paths import CompiledPath, compile_json_path
+from policies.content.selection import Node, location
 
 FilterMode = Literal["enforce", "monitor"]
 # Anchored, one character class then one literal: linear, whatever the text.
