@@ -98,3 +98,42 @@ def proxy_url(slug: str) -> str:
     """The URL agents use for target ``slug``, based on ``GATEWAY_PUBLIC_URL``."""
     base = os.environ.get("GATEWAY_PUBLIC_URL", "").strip() or DEFAULT_PUBLIC_URL
     return f"{base.rstrip('/')}/mcp/{slug}/"
+
+
+class CredentialTransitionCommand(GatewayCommand):
+    """A command that moves one credential, by id, into a final state (idempotent).
+
+    Subclasses name the state (``state``: "revoked"), the timestamp field that records it and the
+    service that makes the change; ``done_note`` is added to the text when this run made it.
+    """
+
+    state: str
+    timestamp_field: str
+    done_note: str = ""
+
+    def transition(self, credential: Credential) -> None:
+        raise NotImplementedError
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
+        parser.add_argument("id", help="Id of the credential.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        credential = credential_by_id(options["id"])
+        already = getattr(credential, self.timestamp_field) is not None
+        self.transition(credential)
+        stamp = getattr(credential, self.timestamp_field)
+        when = f"{stamp:%Y-%m-%d %H:%M:%S %Z}"
+        who = f"credential {credential.id} {credential.name!r}"
+        if already:
+            text = f"Credential {credential.id} {credential.name!r} was already {self.state} at {when}."
+        else:
+            text = f"{self.state.capitalize()} {who} at {when}.{self.done_note}"
+        data = {
+            "id": credential.id,
+            "name": credential.name,
+            "status": credential.status,
+            self.timestamp_field: stamp,
+            f"already_{self.state}": already,
+        }
+        self.emit(options, data, text)

@@ -6,39 +6,17 @@ name is free again, while every audit event still refers to it.
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.core.management.base import CommandParser
-
-from gateway.management.commands._cli import GatewayCommand, credential_by_id
+from gateway.management.commands._cli import CredentialTransitionCommand
+from gateway.models import Credential
 from gateway.services import credential_deactivate
 
 
-class Command(GatewayCommand):
+class Command(CredentialTransitionCommand):
     """Deactivate a credential by id (idempotent)."""
 
     help = "Deactivate a credential: refused like a revoked one, hidden, kept for the audit trail."
+    state, timestamp_field = "deactivated", "deactivated_at"
+    done_note = " Its audit events are kept."
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        super().add_arguments(parser)
-        parser.add_argument("id", help="Id of the credential.")
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        credential = credential_by_id(options["id"])
-        already = credential.deactivated_at is not None
+    def transition(self, credential: Credential) -> None:
         credential_deactivate(credential=credential)
-        when = f"{credential.deactivated_at:%Y-%m-%d %H:%M:%S %Z}"
-        text = (
-            f"Credential {credential.id} {credential.name!r} was already deactivated at {when}."
-            if already
-            else f"Deactivated credential {credential.id} {credential.name!r} at {when}; "
-            "its audit events are kept."
-        )
-        data = {
-            "id": credential.id,
-            "name": credential.name,
-            "status": credential.status,
-            "deactivated_at": credential.deactivated_at,
-            "already_deactivated": already,
-        }
-        self.emit(options, data, text)

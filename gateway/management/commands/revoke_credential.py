@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.core.management.base import CommandParser
-
-from gateway.management.commands._cli import GatewayCommand, credential_by_id
+from gateway.management.commands._cli import CredentialTransitionCommand
+from gateway.models import Credential
 from gateway.services import credential_revoke
 
 
-class Command(GatewayCommand):
+class Command(CredentialTransitionCommand):
     """Revoke a credential by id (idempotent)."""
 
     help = "Revoke a credential."
+    state, timestamp_field = "revoked", "revoked_at"
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        super().add_arguments(parser)
-        parser.add_argument("id", help="Id of the credential.")
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        credential = credential_by_id(options["id"])
-        already_revoked = credential.revoked_at is not None
+    def transition(self, credential: Credential) -> None:
         credential_revoke(credential=credential)
-        when = f"{credential.revoked_at:%Y-%m-%d %H:%M:%S %Z}"
-        text = (
-            f"Credential {credential.id} {credential.name!r} was already revoked at {when}."
-            if already_revoked
-            else f"Revoked credential {credential.id} {credential.name!r} at {when}."
-        )
-        data = {
-            "id": credential.id,
-            "name": credential.name,
-            "status": credential.status,
-            "revoked_at": credential.revoked_at,
-            "already_revoked": already_revoked,
-        }
-        self.emit(options, data, text)
