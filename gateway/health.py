@@ -10,8 +10,9 @@ from django.http import HttpRequest, JsonResponse
 
 from gateway.background import run_in_background_thread
 from gateway.checks import configuration_problems
+from gateway.conf import gateway_settings
 from gateway.proxy.runtime import runtime_for_loop
-from gateway.redis_client import async_redis
+from gateway.redis_client import RedisTimeBudget, async_redis
 
 
 async def healthz(request: HttpRequest) -> JsonResponse:
@@ -37,10 +38,12 @@ async def readyz(request: HttpRequest) -> JsonResponse:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unavailable ({type(exc).__name__})"
-    client = async_redis()
+    # Bounded by Redis time, as the meters are: a busy CPU must not make the probe report Redis down.
+    client = async_redis(blocking_reads=True)
     if client is not None:
         try:
-            await client.ping()
+            async with RedisTimeBudget(gateway_settings().redis_timeout_seconds):
+                await client.ping()
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"unavailable ({type(exc).__name__})"
