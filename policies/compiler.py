@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+from policies.content import CompiledFilter
+from policies.redaction import Redactor
+
 ANY_METHOD = "*"
 
 
@@ -58,6 +61,60 @@ def compile_rule(*, rule_id: int, method: str, path: str, description: str = "")
 
 
 @dataclass(frozen=True, slots=True)
+class RouteScope:
+    """The calls a filter or redactor applies to: every routed call, or those matching ``METHOD /glob``."""
+
+    method: str = ANY_METHOD
+    regex: re.Pattern[str] | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.regex is None:
+            return True
+        return (self.method == ANY_METHOD or self.method == method) and self.regex.fullmatch(path) is not None
+
+
+EVERY_ROUTE = RouteScope()
+
+
+def compile_route_scope(route: str) -> RouteScope:
+    """``'POST /tools/*'`` as a RouteScope (glob compiled once); a blank route is every call.
+
+    The text was validated when saved (policies/protection.py); ValueError if it is not usable.
+    """
+    route = route.strip()
+    if not route:
+        return EVERY_ROUTE
+    method, _, path = route.partition(" ")
+    path = path.strip()
+    if not method or not path.startswith("/"):
+        raise ValueError(f"A route must be 'METHOD /path-glob', e.g. 'POST /tools/*'; got {route!r}")
+    return RouteScope(method.upper(), compile_glob(path))
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedFilter:
+    """A compiled response filter and the calls it applies to (``target_id``: only calls to that target)."""
+
+    target_id: int | None
+    route: RouteScope
+    filter: CompiledFilter
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedRedactor:
+    """A compiled redactor (detectors, action, mode, the tenant's pseudonym key) and its calls."""
+
+    id: int
+    target_id: int | None
+    route: RouteScope
+    redactor: Redactor
+
+    def __repr__(self) -> str:
+        # The redactor holds the tenant's pseudonym key: keep it out of reprs and tracebacks.
+        return f"ScopedRedactor(id={self.id}, action={self.redactor.action}, mode={self.redactor.mode})"
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledCredential:
     """Everything the proxy needs to know about one credential."""
 
@@ -70,6 +127,9 @@ class CompiledCredential:
     revoked: bool
     target_ids: frozenset[int]
     rules: tuple[CompiledRule, ...]
+    # Response protections, stacked tenant first, then target, then credential, each in order.
+    filters: tuple[ScopedFilter, ...] = ()
+    redactors: tuple[ScopedRedactor, ...] = ()
 
     def matching_rule(self, method: str, path: str) -> CompiledRule | None:
         """The first rule (in order) that allows ``method path``, or None: deny by default."""

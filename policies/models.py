@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from gateway.models import Credential
@@ -40,3 +41,107 @@ class PolicyVersion(models.Model):
 
     def __str__(self) -> str:
         return f"policy version {self.version}"
+
+
+class ProtectionScope(models.Model):
+    """Where a filter or redaction policy applies: a tenant, narrowed to one target or one credential.
+
+    With neither, it applies to every call of the tenant; ``route`` (``METHOD /glob``, the allow-rule
+    syntax) narrows it further to the calls whose virtual route matches.
+    """
+
+    class Mode(models.TextChoices):
+        ENFORCE = "enforce"
+        MONITOR = "monitor"
+
+    tenant = models.ForeignKey("gateway.Tenant", on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(
+        "gateway.Target", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    credential = models.ForeignKey(
+        Credential, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    route = models.CharField(
+        max_length=1000, blank=True, help_text="Optional 'METHOD /glob', e.g. 'POST /tools/*'; empty: all."
+    )
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.ENFORCE)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    def clean_scope(self) -> None:
+        """Raise ValidationError unless the scope is one tenant, with at most one target or credential."""
+        from policies.protection import scope_errors
+
+        errors = scope_errors(
+            tenant_id=self.tenant_id,
+            target_tenant_id=self.target.tenant_id if self.target_id and self.target else None,
+            credential_tenant_id=(
+                self.credential.tenant_id if self.credential_id and self.credential else None
+            ),
+            has_target=self.target_id is not None,
+            has_credential=self.credential_id is not None,
+            route=self.route,
+        )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def scope_label(self) -> str:
+        if self.credential_id is not None:
+            return f"credential {self.credential_id}"
+        if self.target_id is not None:
+            return f"target {self.target_id}"
+        return f"tenant {self.tenant_id}"
+
+
+class Filter(ProtectionScope):
+    """Deletes every match of its JSON paths from the results it applies to (or, monitoring, counts them).
+
+    Filters stack: the tenant's first, then the target's, then the credential's, each in ``order``.
+    """
+
+    paths = models.JSONField(default=list, help_text='JSON paths, e.g. ["$..id", "$.owner"].')
+
+    class Meta:
+        ordering = ["tenant", "order", "id"]
+
+    def __str__(self) -> str:
+        return f"filter {self.pk} ({self.scope_label}): {', '.join(map(str, self.paths or []))}"
+
+    def clean(self) -> None:
+        from policies.protection import path_errors
+
+        self.clean_scope()
+        errors = path_errors(self.paths)
+        if errors:
+            raise ValidationError({"paths": errors})
+
+
+class RedactionPolicy(ProtectionScope):
+    """Finds PII and secrets with the named detectors and masks, pseudonymises or drops them."""
+
+    class Action(models.TextChoices):
+        MASK = "mask"
+        PSEUDONYM = "pseudonym"
+        DROP = "drop"
+
+    detectors = models.JSONField(default=list, help_text='Detector names, e.g. ["email", "card"] or ["all"].')
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.MASK)
+
+    class Meta:
+        ordering = ["tenant", "order", "id"]
+        verbose_name_plural = "redaction policies"
+
+    def __str__(self) -> str:
+        names = ", ".join(map(str, self.detectors or []))
+        return f"redaction {self.pk} ({self.scope_label}): {self.action} {names}"
+
+    def clean(self) -> None:
+        from policies.protection import detector_errors
+
+        self.clean_scope()
+        errors = detector_errors(self.detectors)
+        if errors:
+            raise ValidationError({"detectors": errors})

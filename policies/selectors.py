@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from collections.abc import Iterable
+from typing import TypeVar
+
+from django.conf import settings
+from django.db.models import Q
+
 from gateway.crypto import decrypt_secret
 from gateway.models import Credential, Target
-from policies.compiler import CompiledCredential, CompiledTarget, compile_rule
-from policies.models import PolicyVersion
+from policies.compiler import (
+    CompiledCredential,
+    CompiledTarget,
+    ScopedFilter,
+    ScopedRedactor,
+    compile_route_scope,
+    compile_rule,
+)
+from policies.content import compile_filter
+from policies.models import Filter, PolicyVersion, RedactionPolicy
+from policies.redaction import Redactor, resolve_detectors
+
+ScopeRow = TypeVar("ScopeRow", Filter, RedactionPolicy)
 
 
 def compiled_credential_get(*, prefix: str) -> CompiledCredential | None:
-    """Load and compile the credential with token prefix ``prefix`` (two queries), or None."""
+    """Load and compile the credential with token prefix ``prefix`` (five queries), or None."""
     credential = Credential.objects.filter(prefix=prefix).prefetch_related("rules", "targets").first()
     if credential is None:
         return None
@@ -25,7 +44,9 @@ def credential_prefixes_get() -> frozenset[str]:
 
 
 def compile_credential(credential: Credential) -> CompiledCredential:
-    """Compile a credential (with its rules and targets) into its frozen form."""
+    """Compile a credential (with its rules, targets, filters and redaction policies) into its frozen form."""
+    target_ids = frozenset(t.id for t in credential.targets.all())
+    scope = _applying_to(credential, target_ids)
     rules = tuple(
         compile_rule(rule_id=rule.id, method=rule.method, path=rule.path, description=rule.description)
         for rule in sorted(credential.rules.all(), key=lambda r: (r.order, r.id))
@@ -39,9 +60,59 @@ def compile_credential(credential: Credential) -> CompiledCredential:
         expires_at=credential.expires_at,
         # Deactivation revokes too; checked on its own so a cleared revoked_at cannot revive it.
         revoked=credential.revoked_at is not None or credential.deactivated_at is not None,
-        target_ids=frozenset(t.id for t in credential.targets.all()),
+        target_ids=target_ids,
         rules=rules,
+        filters=tuple(
+            _compile_filter(row)
+            for row in _stacked(Filter.objects.filter(scope))  # one query
+        ),
+        redactors=tuple(
+            _compile_redactor(row)
+            for row in _stacked(RedactionPolicy.objects.filter(scope))  # one query
+        ),
     )
+
+
+def _applying_to(credential: Credential, target_ids: frozenset[int]) -> Q:
+    """The protection rows that apply to ``credential``: its tenant's, its targets' and its own."""
+    return Q(tenant_id=credential.tenant_id) & (
+        Q(target__isnull=True, credential__isnull=True)
+        | Q(target_id__in=target_ids)
+        | Q(credential_id=credential.id)
+    )
+
+
+def _stacked(rows: Iterable[ScopeRow]) -> list[ScopeRow]:
+    """Tenant-wide rows first, then the targets', then the credential's own, each in order."""
+    return sorted(rows, key=lambda r: (r.credential_id is not None, r.target_id is not None, r.order, r.pk))
+
+
+def _compile_filter(row: Filter) -> ScopedFilter:
+    compiled = compile_filter(filter_id=row.id, paths=row.paths, mode=row.mode, route=row.route or None)
+    return ScopedFilter(target_id=row.target_id, route=compile_route_scope(row.route), filter=compiled)
+
+
+def _compile_redactor(row: RedactionPolicy) -> ScopedRedactor:
+    redactor = Redactor(
+        detectors=resolve_detectors(row.detectors),
+        action=row.action,  # type: ignore[arg-type]
+        mode=row.mode,  # type: ignore[arg-type]
+        key=pseudonym_key(row.tenant_id),
+    )
+    return ScopedRedactor(
+        id=row.id, target_id=row.target_id, route=compile_route_scope(row.route), redactor=redactor
+    )
+
+
+def pseudonym_key(tenant_id: int) -> bytes:
+    """The tenant's pseudonym key: HMAC-SHA256 of the tenant id under SECRET_KEY.
+
+    Pseudonyms are stable within a tenant (the same e-mail gives the same token in every call, so an
+    agent can still join records) and differ between tenants, and no key is stored: rotating
+    SECRET_KEY changes every pseudonym.
+    """
+    message = f"gateway:redaction-pseudonym:{tenant_id}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).digest()
 
 
 def compiled_target_get(*, slug: str) -> CompiledTarget | None:

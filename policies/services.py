@@ -1,13 +1,18 @@
-"""Policy simulation: what may this credential call, and why?"""
+"""Policy writes (response filters, redaction policies) and policy simulation: what may this credential
+call, and why?"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
+from gateway.models import Credential, Target, Tenant
 from policies.compiler import CompiledCredential, CompiledRule
+from policies.models import Filter, RedactionPolicy
 
 
 @dataclass(frozen=True)
@@ -43,3 +48,60 @@ def access_check(
     if rule is None:
         return AccessDecision(False, route, None, f"no rule allows {route} (deny by default)")
     return AccessDecision(True, route, rule, f"allowed by rule {rule.id} ({rule.method} {rule.path})")
+
+
+@transaction.atomic
+def filter_create(
+    *,
+    tenant: Tenant,
+    paths: Sequence[str],
+    target: Target | None = None,
+    credential: Credential | None = None,
+    route: str = "",
+    mode: str = "enforce",
+    order: int | None = None,
+) -> Filter:
+    """Add a response filter deleting ``paths`` (JSON paths) from results, scoped to the tenant or to one
+    of its targets or credentials. Raises ValidationError (the path parser's message) when invalid.
+
+    Saving invalidates every gateway process's compiled policies (policies/invalidation.py).
+    """
+    if order is None:
+        order = Filter.objects.filter(tenant=tenant).count()
+    row = Filter(
+        tenant=tenant,
+        target=target,
+        credential=credential,
+        route=route.strip(),
+        paths=[p.strip() for p in paths],
+        mode=mode,
+        order=order,
+    )
+    row.full_clean()
+    row.save()
+    return row
+
+
+@transaction.atomic
+def redaction_policy_set(
+    *,
+    tenant: Tenant,
+    detectors: Sequence[str],
+    action: str,
+    target: Target | None = None,
+    credential: Credential | None = None,
+    route: str = "",
+    mode: str = "enforce",
+) -> RedactionPolicy:
+    """Set the redaction policy of a scope (tenant, or one of its targets or credentials, and route):
+    the existing one for the same scope is updated, otherwise one is created. Raises ValidationError
+    naming the valid detectors when a name is unknown.
+    """
+    row = RedactionPolicy.objects.filter(
+        tenant=tenant, target=target, credential=credential, route=route.strip()
+    ).first() or RedactionPolicy(tenant=tenant, target=target, credential=credential, route=route.strip())
+    row.detectors = [d.strip().lower() for d in detectors if d.strip()]
+    row.action, row.mode = action, mode
+    row.full_clean()
+    row.save()
+    return row
