@@ -70,6 +70,12 @@ class AuditEvent(models.Model):
     response_values = models.JSONField(
         default=dict, blank=True, help_text="Values response_value meters read, summed by JSON path."
     )
+    protections = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What response filters removed and redaction found, as counts per filter and per kind"
+        " (never values).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -151,6 +151,8 @@ def sanitise_record(record: AuditRecord) -> AuditRecord:
     safe["meter_notes"] = sanitise_json(notes) if isinstance(notes, list) else []
     values = record.get("response_values")
     safe["response_values"] = sanitise_json(values) if isinstance(values, dict) else {}
+    protections = record.get("protections")
+    safe["protections"] = sanitise_json(protections) if isinstance(protections, dict) else {}
     return safe
 
 
@@ -163,7 +165,7 @@ def replacement_for(column: str) -> Any:
         return None
     if column == "meter_notes":
         return []
-    if column == "response_values":
+    if column in ("response_values", "protections"):
         return {}
     if column == "decision":
         return "error"

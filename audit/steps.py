@@ -57,6 +57,7 @@ def build_audit_record(ctx: ProxyContext) -> AuditRecord:
         "client_ip": ctx.client_ip,
         "meter_notes": list(ctx.metering.notes) if ctx.metering else [],
         "response_values": dict(ctx.metering.values) if ctx.metering else {},
+        "protections": ctx.protection_tally.as_audit() if ctx.protection_tally else {},
     }
     for field, limit in _MAX_FIELD.items():
         record[field] = record[field][:limit]

@@ -64,11 +64,11 @@ def compile_credential(credential: Credential) -> CompiledCredential:
         rules=rules,
         filters=tuple(
             _compile_filter(row)
-            for row in _stacked(Filter.objects.filter(scope))  # one query
+            for row in _stacked(Filter.objects.filter(scope).order_by())  # one query
         ),
         redactors=tuple(
             _compile_redactor(row)
-            for row in _stacked(RedactionPolicy.objects.filter(scope))  # one query
+            for row in _stacked(RedactionPolicy.objects.filter(scope).order_by())  # one query
         ),
     )
 

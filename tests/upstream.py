@@ -8,6 +8,21 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+    "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+)
+# What the ``profile`` tool returns, as structured content and as JSON text.
+PROFILE: dict[str, Any] = {
+    "id": "int-123",
+    "owner": {"email": "a@b.example", "id": "owner-9"},
+    "items": [{"id": "item-1", "name": "first"}, {"id": "item-2", "name": "second"}],
+    "card": "4111 1111 1111 1111",  # Luhn-valid
+    "order_number": "4111 1111 1111 1112",  # the same digits, Luhn-invalid: not a card
+    "aws": "AKIAIOSFODNN7EXAMPLE",
+    "session": JWT,
+}
+
 
 def build_upstream() -> tuple[Any, list[dict[str, str]]]:
     """The ASGI app of the test MCP server, and the list its requests' headers are appended to."""
@@ -17,6 +32,11 @@ def build_upstream() -> tuple[Any, list[dict[str, str]]]:
     def search(query: str) -> dict[str, Any]:
         """Search the documents."""
         return {"hits": [f"result for {query}"], "usage": {"total_tokens": 400}}
+
+    @server.tool()
+    def profile() -> dict[str, Any]:
+        """A record full of what an agent should not see: ids, an owner, a card, keys."""
+        return dict(PROFILE)
 
     @server.tool()
     def delete_all() -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.proxy.jsonrpc import Route
 from policies.compiler import CompiledCredential, CompiledTarget
+from policies.protect import ProtectionTally, RequestProtections
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -55,10 +56,15 @@ class ProxyContext:
     upstream_session_id: str = ""
     # check_scope: request ids of list calls whose results must be trimmed, by JSON-RPC method
     listings: dict[Any, str] = field(default_factory=dict)
+    # select_protections: the filters and redactors each call's result gets, None when none apply
+    protections: RequestProtections | None = None
+    # protect_response: what the protections removed and redacted (counts only), for the audit event
+    protection_tally: ProtectionTally | None = None
     # check_meters (count_response_values adds the values it read and its notes)
     metering: MeteredCall | None = None
-    # check_scope, check_meters (any request step whose response step must parse the reply): forward
-    # then reads a JSON body whole, bounded by GATEWAY_MAX_RESPONSE_BODY_BYTES; otherwise it streams
+    # check_scope, select_protections, check_meters (any request step whose response step must parse
+    # the reply): forward then reads a JSON body whole, bounded by GATEWAY_MAX_RESPONSE_BODY_BYTES;
+    # otherwise it streams
     inspect_response: bool = False
     # forward
     upstream_status: int | None = None

@@ -23,6 +23,7 @@ UPSTREAM_TIMEOUT = -32011
 UPSTREAM_TOO_LARGE = -32012
 RATE_LIMITED = -32029
 METER_UNAVAILABLE = -32053
+RESPONSE_UNPROTECTABLE = -32014
 
 
 class GatewayError(Exception):
@@ -167,3 +168,10 @@ class EventTooLarge(GatewayError):
     """An upstream event-stream event passes GATEWAY_MAX_EVENT_BYTES: the stream to the agent ends."""
 
     status, code, decision = 502, UPSTREAM_TOO_LARGE, "error"
+
+
+class ResponseUnprotectable(GatewayError):
+    """An upstream reply that the credential's filters or redaction cannot be applied to safely (not
+    JSON, nested too deeply): the agent gets this error instead of unprotected data."""
+
+    status, code, decision = 502, RESPONSE_UNPROTECTABLE, "error"

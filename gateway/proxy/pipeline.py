@@ -25,7 +25,7 @@ from gateway.proxy.steps import (
     resolve_target,
 )
 from metering.steps import check_meters, count_response_values
-from policies.steps import check_scope, filter_listings
+from policies.steps import check_scope, filter_listings, protect_response, select_protections
 
 Step = Callable[[ProxyContext], Awaitable[None]]
 
@@ -39,11 +39,15 @@ REQUEST_STEPS: tuple[Step, ...] = (
     resolve_route,
     bind_session_id,
     check_scope,
+    select_protections,
     check_meters,
     forward,
 )
 
-RESPONSE_STEPS: tuple[Step, ...] = (filter_listings, count_response_values)
+# protect_response runs first so that no later step (nor the meters' values in the audit event) ever
+# reads a value a filter or redactor removes; it and filter_listings touch disjoint messages (routed
+# calls, listings), so between those two the order changes nothing else.
+RESPONSE_STEPS: tuple[Step, ...] = (protect_response, filter_listings, count_response_values)
 
 FINAL_STEP: Step = record_audit
 

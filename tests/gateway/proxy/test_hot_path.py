@@ -67,8 +67,9 @@ def test_cold_call_loads_the_policy_with_a_bounded_number_of_queries(gateway, te
     issued = issue_credential(tenant, target, "POST /tools/search")
     with count_request_queries() as queries:
         assert _list_tools(gateway.proxy_url("docs"), issued.token).status_code == 200
-    # target, token prefixes, credential with its rules and targets, meters
-    assert 0 < len(queries.statements) <= 6
+    # target, token prefixes, credential with its rules and targets, its filters and redaction policies,
+    # meters
+    assert 0 < len(queries.statements) <= 8
 
 
 def test_revocation_by_another_process_takes_effect_within_a_second(gateway, tenant, target):

@@ -16,10 +16,12 @@ def test_request_steps_run_in_the_documented_order():
         "check_scope",
     ]
     assert REQUEST_STEPS[-1].__name__ == "forward"
+    assert REQUEST_STEPS[9].__name__ == "select_protections"
 
 
-def test_response_steps_trim_listings_and_audit_comes_last():
-    assert RESPONSE_STEPS[0].__name__ == "filter_listings"
+def test_responses_are_protected_first_then_listings_trimmed_and_audit_comes_last():
+    # No later step (nor the meters' values in the audit event) reads what a filter or redactor removes.
+    assert [step.__name__ for step in RESPONSE_STEPS][:2] == ["protect_response", "filter_listings"]
     assert FINAL_STEP.__name__ == "record_audit"
 
 
