@@ -154,9 +154,10 @@ async def select_protections(ctx: ProxyContext) -> None:
         if route.plumbing or (target.is_mcp and not route.has_id):
             continue
         call = select_for_call(credential, target.id, route.method, route.path, route.jsonrpc_method)
+        # A call nothing applies to is known too: its result is left alone, not given the fallback.
+        by_id[route.id] = call or CallProtections(route.jsonrpc_method, (), ())
         if call is not None:
             calls.append(call)
-            by_id[route.id] = call
     if calls:
         ctx.protections = RequestProtections(by_id, union(calls), whole_document=not target.is_mcp)
         ctx.inspect_response = True
