@@ -1,4 +1,5 @@
-"""Admin for allow-rules: standalone, and inline on the credential page (see gateway/admin.py)."""
+"""Admin for allow-rules (standalone, and inline on the credential page: see gateway/admin.py), response
+filters and redaction policies (validated by the models' ``clean()``, as the services do)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from django import forms
 from django.contrib import admin
 
-from policies.models import AllowRule
+from policies.models import AllowRule, Filter, RedactionPolicy
 
 _METHOD = re.compile(r"^(\*|[A-Z]+)$")
 
@@ -53,3 +54,32 @@ class AllowRuleAdmin(admin.ModelAdmin):
     list_select_related = ["credential__tenant"]
     autocomplete_fields = ["credential"]
     ordering = ["credential__tenant__name", "credential__name", "order", "id"]
+
+
+class ProtectionAdmin(admin.ModelAdmin):
+    """Shared by filters and redaction policies: listed by tenant, with scope, order and mode."""
+
+    list_filter = ["mode", "tenant"]
+    list_select_related = ["tenant", "target", "credential"]
+    autocomplete_fields = ["credential"]
+    ordering = ["tenant__name", "order", "id"]
+
+    @admin.display(description="scope")
+    def scope(self, row: Filter | RedactionPolicy) -> str:
+        return row.scope_label
+
+
+@admin.register(Filter)
+class FilterAdmin(ProtectionAdmin):
+    """Response filters: JSON paths deleted from results (counted only, in monitor mode)."""
+
+    list_display = ["id", "tenant", "scope", "route", "paths", "order", "mode"]
+    fields = ["tenant", "target", "credential", "route", "paths", "mode", "order"]
+
+
+@admin.register(RedactionPolicy)
+class RedactionPolicyAdmin(ProtectionAdmin):
+    """Redaction policies: detectors and the action taken on what they find."""
+
+    list_display = ["id", "tenant", "scope", "route", "detectors", "action", "order", "mode"]
+    fields = ["tenant", "target", "credential", "route", "detectors", "action", "mode", "order"]
