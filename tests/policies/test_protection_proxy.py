@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 
 from audit.models import AuditEvent
 from gateway.services import target_create
+from policies.selectors import pseudonym_key
 from policies.services import filter_create, redaction_policy_set
 from tests.conftest import issue_credential, mcp_client, run
 from tests.metering.conftest import post_call
@@ -167,3 +168,25 @@ def test_an_unknown_detector_is_refused_naming_the_valid_ones(tenant):
     with pytest.raises(ValidationError) as caught:
         redaction_policy_set(tenant=tenant, detectors=["passport"], action="mask")
     assert "valid names" in str(caught.value) and "email" in str(caught.value)
+
+
+def test_a_filter_added_after_a_warm_call_applies_to_the_next_call(gateway, tenant, target):
+    issued = issue_credential(tenant, target, "POST /tools/*")
+    url = gateway.proxy_url("docs")
+    assert post_call(url, issued.token, tool="profile").json()["result"]["structuredContent"] == PROFILE
+
+    filter_create(tenant=tenant, target=target, paths=["$.owner"])
+
+    assert "owner" not in post_call(url, issued.token, tool="profile").json()["result"]["structuredContent"]
+
+
+def test_pseudonyms_are_stable_within_a_tenant_and_differ_across_tenants(gateway, tenant, target):
+    issued = issue_credential(tenant, target, "POST /tools/*")
+    redaction_policy_set(tenant=tenant, detectors=["email"], action="pseudonym")
+    url = gateway.proxy_url("docs")
+
+    first, second = (post_call(url, issued.token, tool="profile").json()["result"] for _ in range(2))
+
+    owner = first["structuredContent"]["owner"]["email"]
+    assert owner.startswith("[EMAIL:") and owner == second["structuredContent"]["owner"]["email"]
+    assert pseudonym_key(tenant.pk) != pseudonym_key(tenant.pk + 1)
