@@ -94,6 +94,17 @@ def credential_by_id(value: str) -> Credential:
     return credential
 
 
+def scope_from(options: dict[str, Any]) -> tuple[Tenant, Target | None, Credential | None]:
+    """The tenant of ``--tenant``, and the target of ``--target`` / credential of ``--credential`` if
+    given, each checked to belong to that tenant (meters, filters and redaction are scoped so)."""
+    tenant = tenant_by_name(options["tenant"])
+    target = target_in_tenant(tenant, options["target"]) if options["target"] else None
+    credential = credential_by_id(options["credential"]) if options["credential"] else None
+    if credential is not None and credential.tenant_id != tenant.id:
+        raise CommandError(f"Credential {credential.id} belongs to another tenant than {tenant.name!r}.")
+    return tenant, target, credential
+
+
 def proxy_url(slug: str) -> str:
     """The URL agents use for target ``slug``, based on ``GATEWAY_PUBLIC_URL``."""
     base = os.environ.get("GATEWAY_PUBLIC_URL", "").strip() or DEFAULT_PUBLIC_URL

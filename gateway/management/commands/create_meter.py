@@ -8,15 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from gateway.management.commands._cli import (
-    GatewayCommand,
-    credential_by_id,
-    service_errors,
-    target_in_tenant,
-    tenant_by_name,
-)
+from gateway.management.commands._cli import GatewayCommand, scope_from, service_errors
 from metering.models import Meter
 from metering.services import meter_create
 
@@ -46,11 +40,7 @@ class Command(GatewayCommand):
         parser.add_argument("--description", default="")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenant = tenant_by_name(options["tenant"])
-        target = target_in_tenant(tenant, options["target"]) if options["target"] else None
-        credential = credential_by_id(options["credential"]) if options["credential"] else None
-        if credential is not None and credential.tenant_id != tenant.id:
-            raise CommandError(f"Credential {credential.id} belongs to another tenant than {tenant.name!r}.")
+        tenant, target, credential = scope_from(options)
         with service_errors():
             meter = meter_create(
                 tenant=tenant,

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from gateway.management.commands._cli import credential_by_id, target_in_tenant, tenant_by_name
-from gateway.models import Credential, Target, Tenant
+from gateway.management.commands._cli import scope_from
 from policies.models import ProtectionScope
+
+__all__ = ["add_scope_arguments", "scope_as_json", "scope_as_text", "scope_from"]
 
 
 def add_scope_arguments(parser: CommandParser) -> None:
@@ -21,15 +22,6 @@ def add_scope_arguments(parser: CommandParser) -> None:
         "--route", default="", metavar="'METHOD /glob'", help="Only matching calls, e.g. 'POST /tools/*'."
     )
     parser.add_argument("--mode", choices=ProtectionScope.Mode.values, default=ProtectionScope.Mode.ENFORCE)
-
-
-def scope_from(options: dict[str, Any]) -> tuple[Tenant, Target | None, Credential | None]:
-    tenant = tenant_by_name(options["tenant"])
-    target = target_in_tenant(tenant, options["target"]) if options["target"] else None
-    credential = credential_by_id(options["credential"]) if options["credential"] else None
-    if credential is not None and credential.tenant_id != tenant.id:
-        raise CommandError(f"Credential {credential.id} belongs to another tenant than {tenant.name!r}.")
-    return tenant, target, credential
 
 
 def scope_as_json(row: ProtectionScope) -> dict[str, Any]:
