@@ -99,7 +99,7 @@ def _audited(slug: str, count: int = 1, timeout: float = 20) -> list[AuditEvent]
     """The ``count`` audit events of ``slug``'s calls, once the gateway process has written them."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        events = list(AuditEvent.objects.filter(target_slug=slug).order_by("id"))
+        events = list(AuditEvent.objects.filter(target_slug=slug).order_by("created_at", "id"))
         if len(events) >= count:
             return events
         time.sleep(0.2)

@@ -18,7 +18,7 @@ JSONRPC_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Typ
 
 def audit_events(gateway) -> list[AuditEvent]:
     gateway.flush_audit()
-    return list(AuditEvent.objects.order_by("id"))
+    return list(AuditEvent.objects.order_by("created_at", "id"))
 
 
 def call(name: str, arguments: dict | None = None, request_id: int = 7) -> bytes:
@@ -389,8 +389,10 @@ def test_every_call_is_audited_with_request_id_and_session(gateway, tenant, targ
     run(agent())
     events = audit_events(gateway)
     methods = [e.jsonrpc_method or e.http_method for e in events]
-    assert methods[:3] == ["initialize", "notifications/initialized", "tools/call"]
-    tool_call = events[2]
+    # in call order; the session's GET stream, opened meanwhile, may come before the tool call
+    assert methods[:2] == ["initialize", "notifications/initialized"]
+    assert [m for m in methods if m != "GET"][:3] == ["initialize", "notifications/initialized", "tools/call"]
+    tool_call = next(e for e in events if e.jsonrpc_method == "tools/call")
     assert tool_call.decision == "allowed" and tool_call.tool == "search"
     assert tool_call.upstream_status == 200 and tool_call.response_bytes > 0 and tool_call.request_bytes > 0
     assert tool_call.session_id and tool_call.jsonrpc_id
