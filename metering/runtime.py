@@ -67,13 +67,22 @@ class MeterRuntime:
 
 
 async def keep_rollups_current(interval: float) -> None:
-    """Run the usage rollup every ``interval`` seconds, off the event loop."""
+    """Run the usage rollup every ``interval`` seconds, off the event loop.
+
+    Cancelling it waits for a run already in flight to finish, then stops.
+    """
     from metering.services import usage_rollup_run
 
     while True:
         await asyncio.sleep(interval)
+        run = asyncio.ensure_future(run_in_background_thread(usage_rollup_run))
         try:
-            await run_in_background_thread(usage_rollup_run)
+            await asyncio.shield(run)
+        except asyncio.CancelledError:
+            # A thread cannot be stopped: let the run in flight finish, so that neither a shutdown
+            # nor a test's table flush races a rollup still writing.
+            await asyncio.gather(run, return_exceptions=True)
+            raise
         except Exception as exc:  # database briefly away: the next run recomputes the same periods
             logger.warning("usage rollup failed: %s", type(exc).__name__)
 

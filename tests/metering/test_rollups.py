@@ -195,3 +195,27 @@ def test_without_a_broker_the_gateway_keeps_rollups_current_itself(events, setti
     assert rollups_in_process()
     asyncio.run(run_briefly())
     assert UsageRollup.objects.filter(period="hour").exists()
+
+
+def test_stopping_the_in_process_rollup_loop_waits_for_the_run_in_flight(monkeypatch):
+    # A rollup still writing after the loop was stopped raced the shutdown (and a test's table flush).
+    from metering.runtime import keep_rollups_current
+
+    state = {"started": False, "finished": False}
+
+    def slow_rollup() -> None:
+        state["started"] = True
+        time.sleep(0.5)
+        state["finished"] = True
+
+    monkeypatch.setattr(services, "usage_rollup_run", slow_rollup)
+
+    async def start_then_stop() -> None:
+        task = asyncio.get_running_loop().create_task(keep_rollups_current(0.01))
+        while not state["started"]:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(start_then_stop())
+    assert state["finished"]
