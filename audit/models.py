@@ -10,7 +10,9 @@ from gateway.models import Credential, Target, Tenant
 
 
 class AuditEvent(models.Model):
-    """What one proxied request was, who made it, what the gateway decided and how it went.
+    """What one proxied request was, who made it, what the gateway decided and how it went; or, for
+    the other kinds, a tool definition the gateway first saw, saw change or had approved, or an
+    admin action (``details`` then says what, e.g. the definition hashes and the scan's findings).
 
     Foreign keys keep no database constraint, so deleting a tenant, target or credential never
     deletes or blocks its audit trail; the credential's name and prefix are kept as they were at
@@ -22,6 +24,13 @@ class AuditEvent(models.Model):
         ALLOWED = "allowed", "Allowed"
         DENIED = "denied", "Denied"
         ERROR = "error", "Error"
+
+    class Kind(models.TextChoices):
+        CALL = "call", "Proxied call"
+        TOOL_NEW = "tool_new", "Tool definition first seen"
+        TOOL_CHANGED = "tool_changed", "Tool definition changed"
+        TOOL_APPROVED = "tool_approved", "Tool definition approved"
+        ADMIN = "admin", "Admin action"
 
     event_id = models.UUIDField(
         default=uuid.uuid4,
@@ -56,6 +65,7 @@ class AuditEvent(models.Model):
     tool = models.CharField(max_length=500, blank=True)
     jsonrpc_id = models.CharField(max_length=200, blank=True)
     session_id = models.CharField(max_length=300, blank=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CALL, db_index=True)
     decision = models.CharField(max_length=10, choices=Decision.choices)
     reason = models.CharField(max_length=500, blank=True)
     status_code = models.PositiveSmallIntegerField(help_text="Status the agent received.")
@@ -75,6 +85,9 @@ class AuditEvent(models.Model):
         blank=True,
         help_text="What response filters removed and redaction found, as counts per filter and per kind"
         " (never values).",
+    )
+    details = models.JSONField(
+        default=dict, blank=True, help_text="For the events that are not calls: what was seen or done."
     )
 
     class Meta:

@@ -44,6 +44,9 @@ TEXT_COLUMNS: dict[str, int] = {
 BIGINT_COLUMNS = ("request_bytes", "response_bytes")
 ID_COLUMNS = ("tenant_id", "target_id", "credential_id")
 DECISIONS = frozenset({"allowed", "denied", "error"})
+#: What an event records: a proxied call, a tool definition first seen, changed or approved, or an
+#: admin action (see :class:`~audit.models.AuditEvent.Kind`).
+KINDS = frozenset({"call", "tool_new", "tool_changed", "tool_approved", "admin"})
 
 
 def sanitise_text(raw: Any, limit: int) -> str:
@@ -138,6 +141,8 @@ def sanitise_record(record: AuditRecord) -> AuditRecord:
         safe[column] = clamp_int(record.get(column), 0, BIGINT_MAX)
     decision = record.get("decision")
     safe["decision"] = decision if decision in DECISIONS else "error"
+    kind = record.get("kind", "call")
+    safe["kind"] = kind if kind in KINDS else "call"
     safe["status_code"] = clamp_int(record.get("status_code"), 0, SMALLINT_MAX)
     safe["upstream_status"] = clamp_int(record.get("upstream_status"), 0, SMALLINT_MAX, default=None)
     latency = record.get("latency_ms")
@@ -153,6 +158,8 @@ def sanitise_record(record: AuditRecord) -> AuditRecord:
     safe["response_values"] = sanitise_json(values) if isinstance(values, dict) else {}
     protections = record.get("protections")
     safe["protections"] = sanitise_json(protections) if isinstance(protections, dict) else {}
+    details = record.get("details")
+    safe["details"] = sanitise_json(details) if isinstance(details, dict) else {}
     return safe
 
 
@@ -165,10 +172,12 @@ def replacement_for(column: str) -> Any:
         return None
     if column == "meter_notes":
         return []
-    if column in ("response_values", "protections"):
+    if column in ("response_values", "protections", "details"):
         return {}
     if column == "decision":
         return "error"
+    if column == "kind":
+        return "call"
     if column == "latency_ms":
         return 0.0
     return 0

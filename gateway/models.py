@@ -52,6 +52,20 @@ class Target(models.Model):
         help_text="Browser origins allowed to call this target, one per line (e.g. https://app.example.com). "
         "A request carrying any other Origin is refused.",
     )
+    hold_new_tools = models.BooleanField(
+        default=False,
+        help_text="Hold a tool seen for the first time until an admin approves it. Off: a new tool is "
+        "approved on first sight, unless the poisoning scan flags it (a flagged tool is always held).",
+    )
+    validate_arguments = models.BooleanField(
+        default=True,
+        help_text="Check tools/call arguments against the approved tool's input schema before forwarding.",
+    )
+    trusted_url_hosts = models.TextField(
+        blank=True,
+        help_text="Hosts (one per line; their subdomains too) whose URLs in a tool's description are not "
+        "flagged by the poisoning scan. The upstream's own host is always trusted.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -67,6 +81,14 @@ class Target(models.Model):
 
     def allowed_origin_list(self) -> list[str]:
         return [line.strip().rstrip("/") for line in self.allowed_origins.splitlines() if line.strip()]
+
+    def trusted_url_host_list(self) -> list[str]:
+        """The hosts whose URLs the poisoning scan accepts: the upstream's own and the listed ones."""
+        from urllib.parse import urlsplit
+
+        listed = [line.strip().lower().rstrip(".") for line in self.trusted_url_hosts.splitlines()]
+        own = (urlsplit(self.upstream_url).hostname or "").lower()
+        return [host for host in dict.fromkeys([own, *listed]) if host]
 
 
 def audited_credential_ids(credential_ids: Any, using: str = "default") -> set[int]:

@@ -83,6 +83,7 @@ def _reset_audit_record(meter: Meter, actor: str, used: str) -> dict[str, object
         "http_method": "POST",
         "path": "admin: reset meter counter",
         "route": f"meter {meter.name}",
+        "kind": AuditEvent.Kind.ADMIN,
         "decision": AuditEvent.Decision.ALLOWED,
         "reason": reason[:500],
         "status_code": 200,
@@ -152,7 +153,9 @@ def _hours_to_redo(since: datetime, now: datetime) -> set[datetime]:
 
 def _recompute(period: str, start: datetime, end: datetime) -> int:
     events = (
-        AuditEvent.objects.filter(created_at__gte=start, created_at__lt=end, tenant_id__isnull=False)
+        AuditEvent.objects.filter(
+            created_at__gte=start, created_at__lt=end, tenant_id__isnull=False, kind=AuditEvent.Kind.CALL
+        )
         .order_by()
         .values_list(
             "tenant_id",

@@ -8,12 +8,14 @@ cached per process by :mod:`policies.cache`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
 from policies.content import CompiledFilter
 from policies.redaction import Redactor
+from policies.tools import ArgumentValidator
 
 ANY_METHOD = "*"
 
@@ -146,6 +148,26 @@ class CompiledCredential:
 
 
 @dataclass(frozen=True, slots=True)
+class CompiledTool:
+    """A pinned tool of a target: may agents see and call it, and the schema its arguments must pass.
+
+    ``served_hash`` is the definition the gateway last saw listed; ``approved_hash`` the one an admin
+    (or the first-sight rule) approved. Only an approved tool whose served definition is the approved
+    one is listed and callable.
+    """
+
+    name: str
+    state: str
+    approved_hash: str
+    served_hash: str
+    validator: ArgumentValidator | None = None
+
+    @property
+    def callable(self) -> bool:
+        return self.state == "approved" and self.served_hash == self.approved_hash
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledTarget:
     """Everything the proxy needs to know about one target, its upstream secret decrypted."""
 
@@ -157,6 +179,10 @@ class CompiledTarget:
     upstream_headers: tuple[tuple[str, str], ...]
     timeout_seconds: float
     allowed_origins: frozenset[str]
+    # Tool pinning (MCP targets): the pinned tools by name, and the target's settings.
+    tools: Mapping[str, CompiledTool] = field(default_factory=dict)
+    hold_new_tools: bool = False
+    validate_arguments: bool = True
 
     @property
     def is_mcp(self) -> bool:

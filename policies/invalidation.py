@@ -58,9 +58,9 @@ def connect() -> None:
     """Connect the invalidation handlers to every model that feeds a compiled policy."""
     from gateway.models import Credential, Target, Tenant
     from metering.models import Meter
-    from policies.models import AllowRule, Filter, RedactionPolicy
+    from policies.models import AllowRule, Filter, PinnedTool, RedactionPolicy
 
-    for model in (Tenant, Target, Credential, AllowRule, Filter, RedactionPolicy, Meter):
+    for model in (Tenant, Target, Credential, AllowRule, Filter, RedactionPolicy, PinnedTool, Meter):
         post_save.connect(_on_change, sender=model, dispatch_uid=f"policy-invalidate-save-{model.__name__}")
         post_delete.connect(
             _on_change, sender=model, dispatch_uid=f"policy-invalidate-delete-{model.__name__}"

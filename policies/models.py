@@ -145,3 +145,39 @@ class RedactionPolicy(ProtectionScope):
         errors = detector_errors(self.detectors)
         if errors:
             raise ValidationError({"detectors": errors})
+
+
+class PinnedTool(models.Model):
+    """A target's tool as the gateway pinned it: the approved definition, the one last served, and the
+    state that decides whether agents may see and call it.
+
+    Definitions are stored as their canonical bytes (policies/tools/definitions.py), so the stored hash
+    can be recomputed and a hostile definition (NUL characters, any Unicode) is kept exactly.
+    """
+
+    class State(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        PENDING = "pending", "New, held for approval"
+        CHANGED = "changed", "Changed, held for approval"
+
+    target = models.ForeignKey("gateway.Target", on_delete=models.CASCADE, related_name="pinned_tools")
+    name = models.CharField(max_length=200)
+    state = models.CharField(max_length=10, choices=State.choices)
+    approved_definition = models.BinaryField(null=True, blank=True, editable=False)
+    approved_hash = models.CharField(max_length=64, blank=True, editable=False)
+    served_definition = models.BinaryField(editable=False)
+    served_hash = models.CharField(max_length=64, editable=False)
+    findings = models.JSONField(
+        default=list, blank=True, help_text="Why the served definition was flagged (poisoning scan, schema)."
+    )
+    first_seen_at = models.DateTimeField()
+    changed_at = models.DateTimeField(help_text="When the served definition was last new or different.")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["target", "name"]
+        constraints = [models.UniqueConstraint(fields=["target", "name"], name="pinned_tool_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.target} / {self.name} ({self.state})"

@@ -15,14 +15,16 @@ from gateway.models import Credential, Target
 from policies.compiler import (
     CompiledCredential,
     CompiledTarget,
+    CompiledTool,
     ScopedFilter,
     ScopedRedactor,
     compile_route_scope,
     compile_rule,
 )
 from policies.content import compile_filter
-from policies.models import Filter, PolicyVersion, RedactionPolicy
+from policies.models import Filter, PinnedTool, PolicyVersion, RedactionPolicy
 from policies.redaction import Redactor, resolve_detectors
+from policies.tools import ToolDefinition, ToolDefinitionError, input_validator
 
 ScopeRow = TypeVar("ScopeRow", Filter, RedactionPolicy)
 
@@ -116,7 +118,7 @@ def pseudonym_key(tenant_id: int) -> bytes:
 
 
 def compiled_target_get(*, slug: str) -> CompiledTarget | None:
-    """Load and compile the target reached at ``/mcp/<slug>/``, or None."""
+    """Load and compile the target reached at ``/mcp/<slug>/`` and its pinned tools (two queries), or None."""
     target = Target.objects.filter(slug=slug).first()
     if target is None:
         return None
@@ -124,7 +126,8 @@ def compiled_target_get(*, slug: str) -> CompiledTarget | None:
 
 
 def compile_target(target: Target) -> CompiledTarget:
-    """Compile a target, decrypting its upstream secret into the header to inject."""
+    """Compile a target, decrypting its upstream secret into the header to inject, with its pinned tools
+    (each approved tool's input schema compiled once, here)."""
     headers: tuple[tuple[str, str], ...] = ()
     if target.auth_type != Target.AuthType.NONE and target.auth_secret_encrypted:
         secret = decrypt_secret(target.auth_secret_encrypted)
@@ -141,6 +144,26 @@ def compile_target(target: Target) -> CompiledTarget:
         upstream_headers=headers,
         timeout_seconds=target.timeout_seconds,
         allowed_origins=frozenset(target.allowed_origin_list()),
+        tools={pin.name: compile_pinned_tool(pin) for pin in PinnedTool.objects.filter(target=target)},
+        hold_new_tools=target.hold_new_tools,
+        validate_arguments=target.validate_arguments,
+    )
+
+
+def compile_pinned_tool(pin: PinnedTool) -> CompiledTool:
+    """The pinned tool in its frozen form, the approved definition's input schema compiled."""
+    validator = None
+    if pin.approved_definition is not None:
+        try:
+            validator = input_validator(ToolDefinition.from_canonical(bytes(pin.approved_definition)))
+        except ToolDefinitionError:  # stored by this gateway, so only a hand-edited row gets here
+            validator = None
+    return CompiledTool(
+        name=pin.name,
+        state=pin.state,
+        approved_hash=pin.approved_hash,
+        served_hash=pin.served_hash,
+        validator=validator,
     )
 
 

@@ -1,18 +1,23 @@
-"""Policy writes (response filters, redaction policies) and policy simulation: what may this credential
-call, and why?"""
+"""Policy writes (response filters, redaction policies, pinned tool definitions and their approval) and
+policy simulation: what may this credential call, and why?"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import AuditEvent
+from audit.records import AuditRecord, sanitise_record
 from gateway.models import Credential, Target, Tenant
 from policies.compiler import CompiledCredential, CompiledRule
-from policies.models import Filter, RedactionPolicy
+from policies.models import Filter, PinnedTool, RedactionPolicy
+from policies.tools import ToolDefinition, review_definition
 
 
 @dataclass(frozen=True)
@@ -105,3 +110,152 @@ def redaction_policy_set(
     row.full_clean()
     row.save()
     return row
+
+
+@dataclass(frozen=True)
+class ListingWitness:
+    """Who listed the tools when the gateway saw a definition (for the audit event): the call's ids."""
+
+    request_id: str
+    credential_id: int | None = None
+    credential_name: str = ""
+    credential_prefix: str = ""
+
+
+@transaction.atomic
+def tool_definitions_record(
+    *, target_id: int, definitions: Sequence[ToolDefinition], witness: ListingWitness
+) -> dict[str, str]:
+    """Pin the definitions a ``tools/list`` of ``target_id`` served that are new or differ from the
+    recorded ones; return each one's state (``approved``, ``pending`` or ``changed``).
+
+    A new tool is approved on first sight unless the target holds new tools or the review
+    (policies/tools/review.py) found anything; a definition that differs from the approved one is held
+    until an admin approves it, and one that returns to the approved definition is approved again.
+    Each new or changed definition is an audit event. Calls for one target are serialised on its row,
+    so gateway processes that see the same change at once record it once.
+    """
+    target = Target.objects.select_for_update().get(pk=target_id)
+    names = [definition.name for definition in definitions]
+    pins = {pin.name: pin for pin in PinnedTool.objects.filter(target=target, name__in=names)}
+    hosts = target.trusted_url_host_list()
+    states: dict[str, str] = {}
+    events: list[AuditRecord] = []
+    now = timezone.now()
+    for definition in definitions:
+        pin = pins.get(definition.name)
+        if pin is not None and pin.served_hash == definition.hash:
+            states[definition.name] = pin.state  # another process recorded it first
+            continue
+        findings = [finding.as_dict() for finding in review_definition(definition, allowed_url_hosts=hosts)]
+        previous_hash = pin.served_hash if pin is not None else ""
+        pin = _pin_served(pin, target, definition, findings, now)
+        states[definition.name] = pin.state
+        events.append(_tool_event(target, pin, witness, previous_hash=previous_hash, now=now))
+    if events:
+        AuditEvent.objects.bulk_create([AuditEvent(**sanitise_record(event)) for event in events])
+    return states
+
+
+def _pin_served(
+    pin: PinnedTool | None,
+    target: Target,
+    definition: ToolDefinition,
+    findings: list[dict[str, str]],
+    now: datetime,
+) -> PinnedTool:
+    """Save ``definition`` as the served one, with the state it gets."""
+    if pin is None:
+        pin = PinnedTool(target=target, name=definition.name, first_seen_at=now)
+        approve = not target.hold_new_tools and not findings
+        pin.state = PinnedTool.State.APPROVED if approve else PinnedTool.State.PENDING
+        if approve:
+            pin.approved_definition, pin.approved_hash = definition.canonical, definition.hash
+            pin.approved_at, pin.approved_by = now, "first sight (target approves new tools)"
+    elif definition.hash == pin.approved_hash:
+        pin.state = PinnedTool.State.APPROVED  # the upstream went back to the approved definition
+    else:
+        pin.state = PinnedTool.State.CHANGED if pin.approved_hash else PinnedTool.State.PENDING
+    pin.served_definition, pin.served_hash = definition.canonical, definition.hash
+    pin.findings, pin.changed_at = findings, now
+    pin.save()
+    return pin
+
+
+def _tool_event(
+    target: Target, pin: PinnedTool, witness: ListingWitness, *, previous_hash: str, now: datetime
+) -> AuditRecord:
+    new = not previous_hash
+    if pin.state == PinnedTool.State.APPROVED:
+        verdict = "approved on first sight" if new else "back to the approved definition"
+    else:
+        verdict = "held for approval" + (f" ({len(pin.findings)} findings)" if pin.findings else "")
+    what = "new tool" if new else "tool definition changed"
+    return {
+        "created_at": now,
+        "request_id": witness.request_id,
+        "kind": AuditEvent.Kind.TOOL_NEW if new else AuditEvent.Kind.TOOL_CHANGED,
+        "tenant_id": target.tenant_id,
+        "target_id": target.id,
+        "target_slug": target.slug,
+        "credential_id": witness.credential_id,
+        "credential_name": witness.credential_name,
+        "credential_prefix": witness.credential_prefix,
+        "http_method": "POST",
+        "path": f"/mcp/{target.slug}/",
+        "route": f"POST /tools/{pin.name}",
+        "jsonrpc_method": "tools/list",
+        "tool": pin.name,
+        "decision": "allowed" if pin.state == PinnedTool.State.APPROVED else "denied",
+        "reason": f"{what} {pin.name!r}: {verdict}",
+        "status_code": 0,
+        "latency_ms": 0.0,
+        "details": {
+            "state": pin.state,
+            "served_hash": pin.served_hash,
+            "previous_hash": previous_hash,
+            "approved_hash": pin.approved_hash,
+            "findings": pin.findings,
+        },
+    }
+
+
+@transaction.atomic
+def tool_approve(*, pin: PinnedTool, actor: str, served_hash: str | None = None) -> PinnedTool:
+    """Approve the definition ``pin``'s target now serves, so agents see and may call it again.
+
+    ``served_hash`` is the definition the approver reviewed: when the upstream has served another one
+    since, nothing is approved (ValidationError), so an admin never approves a definition unseen.
+    The approval is an audit event; every gateway process reloads the tool at once.
+    """
+    pin = PinnedTool.objects.select_for_update().select_related("target").get(pk=pin.pk)
+    if served_hash is not None and served_hash != pin.served_hash:
+        raise ValidationError(
+            f"Tool {pin.name!r} changed again since it was reviewed (reviewed {served_hash[:12]}, now served "
+            f"{pin.served_hash[:12]}): review the new definition."
+        )
+    previous = pin.approved_hash
+    now = timezone.now()
+    pin.approved_definition, pin.approved_hash = pin.served_definition, pin.served_hash
+    pin.state, pin.approved_at, pin.approved_by = PinnedTool.State.APPROVED, now, actor[:200]
+    pin.save()
+    target = pin.target
+    event: AuditRecord = {
+        "created_at": now,
+        "request_id": uuid.uuid4().hex,
+        "kind": AuditEvent.Kind.TOOL_APPROVED,
+        "tenant_id": target.tenant_id,
+        "target_id": target.id,
+        "target_slug": target.slug,
+        "http_method": "POST",
+        "path": f"/mcp/{target.slug}/",
+        "route": f"POST /tools/{pin.name}",
+        "tool": pin.name,
+        "decision": "allowed",
+        "reason": f"tool {pin.name!r} approved by {actor}"[:500],
+        "status_code": 0,
+        "latency_ms": 0.0,
+        "details": {"approved_hash": pin.approved_hash, "previous_hash": previous, "findings": pin.findings},
+    }
+    AuditEvent.objects.create(**sanitise_record(event))
+    return pin

@@ -18,6 +18,7 @@ from policies.tools.definitions import (
     escape_invisible,
 )
 from policies.tools.poisoning import Finding, FindingKind, scan_definition
+from policies.tools.review import input_validator, review_definition
 
 __all__ = [
     "ArgumentError",
@@ -31,5 +32,7 @@ __all__ = [
     "compile_input_schema",
     "definition_diff",
     "escape_invisible",
+    "input_validator",
+    "review_definition",
     "scan_definition",
 ]

@@ -87,6 +87,15 @@ class ToolDefinition:
             hash=hashlib.sha256(canonical).hexdigest(),
         )
 
+    @classmethod
+    def from_canonical(cls, canonical: bytes) -> ToolDefinition:
+        """Rebuild a definition from the canonical bytes it was stored as; raise ToolDefinitionError."""
+        try:
+            item = orjson.loads(canonical)
+        except orjson.JSONDecodeError as error:
+            raise ToolDefinitionError(f"a stored tool definition is not JSON: {error}") from error
+        return cls.from_listing(item)
+
     def definition_hash(self) -> str:
         """The lower-case hex SHA-256 of the canonical encoding (see the module docstring)."""
         return self.hash

@@ -57,6 +57,10 @@ class FindingKind(StrEnum):
     URL = "url"
     SECRET_REFERENCE = "secret_reference"  # noqa: S105 - a finding kind, not a secret
     TOO_MANY_FINDINGS = "too_many_findings"
+    # Found by policies.tools.review, not by the text scan: the input schema cannot be used, or one of
+    # its patterns could make argument validation take exponential time.
+    INVALID_SCHEMA = "invalid_schema"
+    RISKY_PATTERN = "risky_pattern"
 
 
 @dataclass(frozen=True, slots=True)
