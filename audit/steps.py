@@ -8,6 +8,7 @@ exactly once per request.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from audit.records import AuditRecord
 from gateway.proxy.context import ProxyContext
@@ -57,7 +58,7 @@ def build_audit_record(ctx: ProxyContext) -> AuditRecord:
         "client_ip": ctx.client_ip,
         "meter_notes": list(ctx.metering.notes) if ctx.metering else [],
         "response_values": dict(ctx.metering.values) if ctx.metering else {},
-        "protections": ctx.protection_tally.as_audit() if ctx.protection_tally else {},
+        "protections": _protections(ctx),
     }
     for field, limit in _MAX_FIELD.items():
         record[field] = record[field][:limit]
@@ -67,3 +68,11 @@ def build_audit_record(ctx: ProxyContext) -> AuditRecord:
 async def record_audit(ctx: ProxyContext) -> None:
     """Reads the whole context; appends its audit record to the write-ahead file (never waits on the DB)."""
     ctx.runtime.audit.submit(build_audit_record(ctx))
+
+
+def _protections(ctx: ProxyContext) -> dict[str, Any]:
+    """What filters and redaction did, and which tools a listing hid (names and why)."""
+    protections = ctx.protection_tally.as_audit() if ctx.protection_tally else {}
+    if ctx.hidden_tools:
+        protections["hidden_tools"] = dict(ctx.hidden_tools)
+    return protections

@@ -60,6 +60,8 @@ class ProxyContext:
     protections: RequestProtections | None = None
     # protect_response: what the protections removed and redacted (counts only), for the audit event
     protection_tally: ProtectionTally | None = None
+    # pin_listed_tools: tools removed from a tools/list result, and why (held, changed, unpinnable)
+    hidden_tools: dict[str, str] = field(default_factory=dict)
     # check_meters (count_response_values adds the values it read and its notes)
     metering: MeteredCall | None = None
     # check_scope, select_protections, check_meters (any request step whose response step must parse

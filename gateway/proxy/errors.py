@@ -94,18 +94,38 @@ class SessionNotFound(GatewayError):
     status, code, decision = 404, NOT_FOUND, "denied"
 
 
-class ScopeDenied(GatewayError):
-    """A call no allow-rule permits. MCP (JSON-RPC) calls get 400; plain HTTP routes get 403."""
+class CallRefused(GatewayError):
+    """A policy refused one or more calls of the request. For a batch, ``batch_body`` holds one error
+    per item (no item runs: no partial execution); otherwise the body is the one error."""
 
     status, code, decision = 400, FORBIDDEN, "denied"
 
-    def __init__(self, message: str, *, status: int = 400, batch_body: bytes | None = None, **kwargs: Any):
+    def __init__(self, message: str, *, batch_body: bytes | None = None, **kwargs: Any):
         super().__init__(message, **kwargs)
-        self.status = status
         self.batch_body = batch_body
 
     def body(self, request_id: Any = None) -> bytes:
         return self.batch_body if self.batch_body is not None else super().body(request_id)
+
+
+class ScopeDenied(CallRefused):
+    """A call no allow-rule permits. MCP (JSON-RPC) calls get 400; plain HTTP routes get 403."""
+
+    def __init__(self, message: str, *, status: int = 400, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.status = status
+
+
+class ToolNotApproved(CallRefused):
+    """A ``tools/call`` of a tool whose definition is held: new and not yet approved, or changed since
+    it was approved (a "rug pull"). It runs again once an admin approves the definition served."""
+
+
+class InvalidArguments(CallRefused):
+    """``tools/call`` arguments that fail the approved tool's input schema; they never reach the
+    upstream. ``data`` names each failing path."""
+
+    code = INVALID_PARAMS
 
 
 class BodyTooLarge(GatewayError):

@@ -25,7 +25,15 @@ from gateway.proxy.steps import (
     resolve_target,
 )
 from metering.steps import check_meters, count_response_values
-from policies.steps import check_scope, filter_listings, protect_response, select_protections
+from policies.steps import (
+    check_scope,
+    check_tool_calls,
+    filter_listings,
+    pin_listed_tools,
+    protect_response,
+    select_protections,
+    validate_arguments,
+)
 
 Step = Callable[[ProxyContext], Awaitable[None]]
 
@@ -39,15 +47,23 @@ REQUEST_STEPS: tuple[Step, ...] = (
     resolve_route,
     bind_session_id,
     check_scope,
+    check_tool_calls,
+    validate_arguments,
     select_protections,
     check_meters,
     forward,
 )
 
 # protect_response runs first so that no later step (nor the meters' values in the audit event) ever
-# reads a value a filter or redactor removes; it and filter_listings touch disjoint messages (routed
-# calls, listings), so between those two the order changes nothing else.
-RESPONSE_STEPS: tuple[Step, ...] = (protect_response, filter_listings, count_response_values)
+# reads a value a filter or redactor removes; it and the listing steps touch disjoint messages (routed
+# calls, listings). pin_listed_tools sees a tools/list result whole (every tool the upstream serves is
+# pinned, not only those this credential may call) before filter_listings trims it to the rules.
+RESPONSE_STEPS: tuple[Step, ...] = (
+    protect_response,
+    pin_listed_tools,
+    filter_listings,
+    count_response_values,
+)
 
 FINAL_STEP: Step = record_audit
 

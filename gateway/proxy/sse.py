@@ -10,7 +10,7 @@ at most one event in memory: an event larger than ``max_event_bytes`` raises
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 from gateway.proxy.errors import EventTooLarge
 
@@ -23,6 +23,7 @@ _CR = 0x0D
 _BOUNDARY_TAIL = 3
 
 EventTransform = Callable[[bytes], bytes]
+AsyncEventTransform = Callable[[bytes], Awaitable[bytes]]
 
 
 class EventCutter:
@@ -118,6 +119,27 @@ async def transform_events(
     rest = cutter.rest()
     if rest:
         yield transform(rest)
+
+
+async def transform_events_async(
+    chunks: AsyncIterator[bytes], transform: AsyncEventTransform, max_event_bytes: int
+) -> AsyncGenerator[bytes, None]:
+    """:func:`transform_events` for a transform that must await (e.g. a database write) before it
+    can say what an event becomes. Events stay in order; each is released once transformed.
+    """
+    cutter = EventCutter(max_event_bytes)
+    try:
+        async for chunk in chunks:
+            events, boundaries = cutter.feed(chunk)
+            start = 0
+            for end_of_event, end in boundaries:
+                yield await transform(events[start:end_of_event]) + events[end_of_event:end]
+                start = end
+    finally:
+        await _close(chunks)
+    rest = cutter.rest()
+    if rest:
+        yield await transform(rest)
 
 
 async def _close(chunks: AsyncIterator[bytes]) -> None:

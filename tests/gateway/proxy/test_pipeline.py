@@ -16,12 +16,22 @@ def test_request_steps_run_in_the_documented_order():
         "check_scope",
     ]
     assert REQUEST_STEPS[-1].__name__ == "forward"
-    assert REQUEST_STEPS[9].__name__ == "select_protections"
+    # A held tool or invalid arguments are refused before protections are chosen and meters counted.
+    assert [step.__name__ for step in REQUEST_STEPS][9:12] == [
+        "check_tool_calls",
+        "validate_arguments",
+        "select_protections",
+    ]
 
 
-def test_responses_are_protected_first_then_listings_trimmed_and_audit_comes_last():
-    # No later step (nor the meters' values in the audit event) reads what a filter or redactor removes.
-    assert [step.__name__ for step in RESPONSE_STEPS][:2] == ["protect_response", "filter_listings"]
+def test_responses_are_protected_first_then_listings_pinned_and_trimmed_and_audit_comes_last():
+    # No later step (nor the meters' values in the audit event) reads what a filter or redactor removes;
+    # tools are pinned from the whole listing, before it is trimmed to what the credential may call.
+    assert [step.__name__ for step in RESPONSE_STEPS][:3] == [
+        "protect_response",
+        "pin_listed_tools",
+        "filter_listings",
+    ]
     assert FINAL_STEP.__name__ == "record_audit"
 
 
