@@ -103,3 +103,29 @@ async def send_reply(
         {"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type)]}
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class ChangingUpstream:
+    """A real MCP server whose tools a test can redefine between sessions (a "rug pull"), and which logs
+    every tool call it runs, so a test can tell that a refused call never arrived."""
+
+    def __init__(self, *, json_response: bool = False) -> None:
+        self.server = MCPServer("changing-upstream")
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.json_response = json_response
+        self.define("lookup", "Look up a record by its query.")
+
+    def define(self, name: str, description: str) -> None:
+        """(Re)define tool ``name`` (arguments: ``query: str``, ``limit: int = 10``) with ``description``."""
+        calls = self.calls
+
+        def lookup(query: str, limit: int = 10) -> dict[str, Any]:
+            calls.append((name, {"query": query, "limit": limit}))
+            return {"records": [f"{query}:{i}" for i in range(min(limit, 3))]}
+
+        if name in {tool.name for tool in self.server._tool_manager.list_tools()}:
+            self.server.remove_tool(name)
+        self.server.add_tool(lookup, name=name, description=description)
+
+    def app(self) -> Any:
+        return self.server.streamable_http_app(json_response=self.json_response)

@@ -32,7 +32,9 @@ def ids_in(value: Any) -> list[Any]:
 
 def profile_events(gateway) -> list[AuditEvent]:
     gateway.flush_audit()
-    return [e for e in AuditEvent.objects.order_by("created_at", "id") if e.tool == "profile"]
+    return [
+        e for e in AuditEvent.objects.filter(kind="call").order_by("created_at", "id") if e.tool == "profile"
+    ]
 
 
 def call_profile_with_sdk(url: str, token: str) -> tuple[Any, Any]:

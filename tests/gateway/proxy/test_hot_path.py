@@ -29,6 +29,24 @@ def _list_tools(url: str, token: str) -> httpx2.Response:
     return httpx2.post(url, content=body, headers={**headers, "Mcp-Method": "tools/list"}, timeout=10)
 
 
+def _call_search(url: str, token: str, arguments: dict | None = None) -> httpx2.Response:
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    params = {"name": "search", "arguments": arguments or {"query": "gateways"}, "_meta": meta}
+    body = orjson.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params})
+    headers = {
+        **HEADERS,
+        "Authorization": f"Bearer {token}",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "search",
+    }
+    return httpx2.post(url, content=body, headers=headers, timeout=10)
+
+
 def stop_background_invalidation(gateway) -> None:
     """Stop the gateway's version poll and pub/sub listener, so only the test empties the cache.
 
@@ -55,11 +73,28 @@ def test_warm_proxied_call_makes_zero_database_queries(gateway, tenant, target):
     issued = issue_credential(tenant, target, "POST /tools/search")
     url = gateway.proxy_url("docs")
     stop_background_invalidation(gateway)
-    assert _list_tools(url, issued.token).status_code == 200  # warms the policy cache
+    # The first listing pins the upstream's tools, a configuration change; the second loads the pins.
+    for _ in range(2):
+        assert _list_tools(url, issued.token).status_code == 200
 
     with count_request_queries() as queries:
-        response = _list_tools(url, issued.token)
-    assert response.status_code == 200
+        listing = _list_tools(url, issued.token)
+        call = _call_search(url, issued.token)  # validated against the pinned input schema
+    assert listing.status_code == 200 and call.status_code == 200
+    assert b"result for gateways" in call.content
+    assert queries.statements == []
+
+
+def test_a_warm_call_with_invalid_arguments_is_refused_from_memory(gateway, tenant, target):
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    url = gateway.proxy_url("docs")
+    stop_background_invalidation(gateway)
+    for _ in range(2):
+        assert _list_tools(url, issued.token).status_code == 200
+
+    with count_request_queries() as queries:
+        response = _call_search(url, issued.token, arguments={"query": 42})
+    assert response.json()["error"]["code"] == -32602
     assert queries.statements == []
 
 
@@ -67,9 +102,9 @@ def test_cold_call_loads_the_policy_with_a_bounded_number_of_queries(gateway, te
     issued = issue_credential(tenant, target, "POST /tools/search")
     with count_request_queries() as queries:
         assert _list_tools(gateway.proxy_url("docs"), issued.token).status_code == 200
-    # target, token prefixes, credential with its rules and targets, its filters and redaction policies,
-    # meters
-    assert 0 < len(queries.statements) <= 8
+    # target and its pinned tools, token prefixes, credential with its rules and targets, its filters and
+    # redaction policies, meters
+    assert 0 < len(queries.statements) <= 9
 
 
 def test_revocation_by_another_process_takes_effect_within_a_second(gateway, tenant, target):

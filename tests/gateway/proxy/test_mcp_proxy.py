@@ -18,7 +18,7 @@ JSONRPC_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Typ
 
 def audit_events(gateway) -> list[AuditEvent]:
     gateway.flush_audit()
-    return list(AuditEvent.objects.order_by("created_at", "id"))
+    return list(AuditEvent.objects.filter(kind="call").order_by("created_at", "id"))
 
 
 def call(name: str, arguments: dict | None = None, request_id: int = 7) -> bytes:
