@@ -1,10 +1,21 @@
 """Response protection for one request: which filters and redactors apply to each call, and applying
 them to a JSON-RPC body, with counts (never values) for the audit event.
 
-Filters run first, then redaction, so a value a filter deletes is never scanned (nor counted) by a
-detector. Only ``result`` members are touched: requests, notifications and errors pass as they are.
-A result whose id matches no request of the call gets every protection the call selected (fail
-closed: an upstream cannot dodge a filter by answering with another id).
+Every member that carries upstream data to the agent is protected:
+
+- a ``result`` is filtered, then redacted, so a value a filter deletes is never scanned (nor
+  counted) by a detector;
+- an ``error`` has its ``message`` and ``data`` redacted (filters are JSON paths on results: they
+  do not apply);
+- a server-initiated request or notification (``notifications/message`` log data,
+  ``sampling/createMessage`` params...) has its ``params`` redacted.
+
+The JSON-RPC frame (``jsonrpc``, ``id``, ``method``, ``error.code``) is never changed. A reply
+whose id matches no request of the call, and every server-initiated message (its id is the
+server's, not the agent's), gets every protection the call selected (fail closed: an upstream
+cannot dodge a filter by answering with another id). A result under that fallback is read in the
+shape its members show (``content``/``structuredContent``, ``contents``, ``messages``), so a
+filter still reaches a ``tools/call`` result replayed on the session's GET stream.
 """
 
 from __future__ import annotations
@@ -66,6 +77,19 @@ def select_for_call(
     return CallProtections(jsonrpc_method, filters, redactors)
 
 
+def select_for_target(credential: CompiledCredential, target_id: int) -> CallProtections | None:
+    """Every filter and redactor of ``credential`` for ``target_id``, whatever its route, or None.
+
+    For what no single call's route decides: the session's GET stream carries server-initiated
+    messages and, on resumption, replayed replies to any call of the session.
+    """
+    filters = tuple(scoped.filter for scoped in credential.filters if scoped.target_id in (None, target_id))
+    redactors = tuple(scoped for scoped in credential.redactors if scoped.target_id in (None, target_id))
+    if not filters and not redactors:
+        return None
+    return CallProtections("", filters, redactors)
+
+
 def union(calls: Iterable[CallProtections]) -> CallProtections:
     """Every filter and redactor of ``calls``, once each, in the order first seen."""
     filters: dict[int, CompiledFilter] = {}
@@ -108,7 +132,8 @@ class ProtectionTally:
 
 
 def protect_body(body: bytes, protections: RequestProtections, tally: ProtectionTally) -> bytes:
-    """The JSON-RPC body (one message or a batch) with every result filtered, then redacted.
+    """The JSON-RPC body (one message or a batch) with every result filtered, then redacted, and every
+    error and server-initiated message redacted.
 
     The very same ``body`` comes back when nothing changed (monitor mode, nothing found). Raises
     UnfilterableContent (not JSON, or too deep to write back) and RedactionDepthError.
@@ -119,13 +144,13 @@ def protect_body(body: bytes, protections: RequestProtections, tally: Protection
         raise UnfilterableContent("the response is not JSON the gateway can read and protect") from None
     if protections.whole_document:
         holder = {"result": payload}
-        changed = _protect_message(holder, protections.fallback, tally)
+        changed = _protect_result(holder, protections.fallback, protections.fallback.method, tally)
         payload = holder["result"]
     else:
         changed = False
         for message in payload if isinstance(payload, list) else (payload,):
-            if isinstance(message, dict) and "result" in message and "method" not in message:
-                changed |= _protect_message(message, protections.for_id(message.get("id")), tally)
+            if isinstance(message, dict):
+                changed |= _protect_jsonrpc(message, protections, tally)
     if not changed:
         return body
     try:
@@ -134,8 +159,31 @@ def protect_body(body: bytes, protections: RequestProtections, tally: Protection
         raise UnfilterableContent("the protected response is nested too deeply to write") from None
 
 
-def _protect_message(message: dict[str, Any], call: CallProtections, tally: ProtectionTally) -> bool:
-    outcome = apply_filters(call.method, message["result"], call.filters)
+def _protect_jsonrpc(
+    message: dict[str, Any], protections: RequestProtections, tally: ProtectionTally
+) -> bool:
+    """One message of an MCP reply: a server-initiated one's params, a reply's result or error."""
+    if "method" in message:
+        # Its id, if any, is the server's own and may equal one of the agent's: never look it up.
+        return "params" in message and _redact_member(message, "params", protections.fallback, tally)
+    call = protections.for_id(message.get("id"))
+    if "result" in message:
+        return _protect_result(message, call, call.method or _shape_of(message["result"]), tally)
+    error = message.get("error")
+    if not isinstance(error, dict):
+        return False
+    changed = False
+    if "message" in error:
+        changed |= _redact_error_message(error, call, tally)
+    if "data" in error:
+        changed |= _redact_member(error, "data", call, tally)
+    return changed
+
+
+def _protect_result(
+    message: dict[str, Any], call: CallProtections, method: str, tally: ProtectionTally
+) -> bool:
+    outcome = apply_filters(method, message["result"], call.filters)
     tally.add_filters(outcome)
     changed = outcome.changed
     for scoped in call.redactors:
@@ -145,3 +193,48 @@ def _protect_message(message: dict[str, Any], call: CallProtections, tally: Prot
             message["result"] = {} if result is DROP else result
             changed = True
     return changed
+
+
+def _redact_member(holder: dict[str, Any], key: str, call: CallProtections, tally: ProtectionTally) -> bool:
+    """Redact ``holder[key]`` with each redactor of ``call``; a dropped value takes its member along."""
+    changed = False
+    for scoped in call.redactors:
+        value, counts = scoped.redactor.redact_json(holder[key])
+        tally.add_redaction(scoped, counts)
+        if value is DROP:
+            del holder[key]
+            return True
+        if value is not holder[key]:
+            holder[key] = value
+            changed = True
+    return changed
+
+
+def _redact_error_message(error: dict[str, Any], call: CallProtections, tally: ProtectionTally) -> bool:
+    """Redact ``error.message``. It is a required member, so the ``drop`` action does not delete it:
+    the whole message is replaced by the mask text of what was found (``[REDACTED:EMAIL]``)."""
+    changed = False
+    for scoped in call.redactors:
+        value, counts = scoped.redactor.redact_json(error["message"])
+        tally.add_redaction(scoped, counts)
+        if value is DROP:
+            error["message"] = "".join(f"[REDACTED:{kind}]" for kind in counts)
+            changed = True
+        elif value is not error["message"]:
+            error["message"] = value
+            changed = True
+    return changed
+
+
+def _shape_of(result: Any) -> str:
+    """The method whose result shape ``result`` shows, for a result whose request is not known ("" when
+    it shows none: it is then filtered as one document)."""
+    if not isinstance(result, dict):
+        return ""
+    if "content" in result or "structuredContent" in result:
+        return "tools/call"
+    if "contents" in result:
+        return "resources/read"
+    if "messages" in result:
+        return "prompts/get"
+    return ""

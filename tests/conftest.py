@@ -117,14 +117,21 @@ def issue_credential(
 
 @asynccontextmanager
 async def mcp_client(
-    url: str, token: str | None, *, mode: str = "legacy", headers: dict[str, str] | None = None
+    url: str,
+    token: str | None,
+    *,
+    mode: str = "legacy",
+    headers: dict[str, str] | None = None,
+    **options: Any,
 ) -> AsyncIterator[Client]:
-    """The official MCP SDK's client over Streamable HTTP, presenting ``token``."""
+    """The official MCP SDK's client over Streamable HTTP, presenting ``token``; ``options`` go to
+    ``Client`` (``logging_callback=...``)."""
     all_headers = dict(headers or {})
     if token is not None:
         all_headers["Authorization"] = f"Bearer {token}"
     async with httpx2.AsyncClient(headers=all_headers, timeout=30) as http:
-        async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
+        transport = streamable_http_client(url, http_client=http)
+        async with Client(transport, mode=mode, **options) as client:  # type: ignore[arg-type]
             yield client
 
 

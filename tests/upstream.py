@@ -4,9 +4,11 @@ formerly FastMCP) that also records the headers of every request it receives."""
 from __future__ import annotations
 
 import asyncio
+import warnings
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
@@ -22,6 +24,8 @@ PROFILE: dict[str, Any] = {
     "aws": "AKIAIOSFODNN7EXAMPLE",
     "session": JWT,
 }
+# Personal data the ``charge`` tool puts in its JSON-RPC error and ``audited_read`` in its log message.
+CUSTOMER_EMAIL = "jane.doe@customer.example"
 
 
 def build_upstream() -> tuple[Any, list[dict[str, str]]]:
@@ -42,6 +46,23 @@ def build_upstream() -> tuple[Any, list[dict[str, str]]]:
     def delete_all() -> str:
         """Delete every document."""
         return "deleted everything"
+
+    @server.tool()
+    def charge() -> str:
+        """Charge the customer: refused with a JSON-RPC error that names the customer and the card."""
+        raise MCPError(
+            code=-32001,
+            message=f"card {PROFILE['card']} of {CUSTOMER_EMAIL} was declined",
+            data={"customer": CUSTOMER_EMAIL, "retry": False},
+        )
+
+    @server.tool()
+    async def audited_read(ctx: Context) -> str:
+        """Read a record, logging who it belongs to while the call runs."""
+        with warnings.catch_warnings():  # the SDK deprecates logging for 2026-07-28; 2025 sessions have it
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await ctx.info(f"record of {CUSTOMER_EMAIL} read")
+        return "read"
 
     @server.tool()
     async def slow_count(steps: int, ctx: Context) -> str:

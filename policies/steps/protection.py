@@ -15,22 +15,33 @@ from policies.protect import (
     RequestProtections,
     protect_body,
     select_for_call,
+    select_for_target,
     union,
 )
 from policies.redaction import RedactionDepthError
 
 
 async def select_protections(ctx: ProxyContext) -> None:
-    """Reads ``credential``, ``target`` and ``routes``; writes ``protections`` and, only when some
-    filter or redactor applies, ``inspect_response`` (so a call nothing applies to is not parsed).
+    """Reads ``credential``, ``target``, the method and ``routes``; writes ``protections`` and, only
+    when some filter or redactor applies, ``inspect_response`` (so a call nothing applies to is not
+    parsed).
 
     For each routed call (protocol plumbing and notifications excluded) it picks the credential's
-    stacked filters and redactors of this target whose route glob matches. Raises nothing.
+    stacked filters and redactors of this target whose route glob matches. The session's GET stream
+    of an MCP target answers no call of its own (server-initiated messages, replies replayed on
+    resumption): it gets every filter and redactor of the credential for this target, whatever
+    their route. Raises nothing.
     """
     credential = ctx.require_credential()
     if not credential.filters and not credential.redactors:
         return
     target = ctx.require_target()
+    if target.is_mcp and ctx.method == "GET":
+        stream = select_for_target(credential, target.id)
+        if stream is not None:
+            ctx.protections = RequestProtections({}, stream)
+            ctx.inspect_response = True
+        return
     by_id: dict[Any, CallProtections] = {}
     calls: list[CallProtections] = []
     for route in ctx.routes:
@@ -50,7 +61,8 @@ async def protect_response(ctx: ProxyContext) -> None:
     """Reads ``protections`` and the response; writes the body (or wraps the stream) and
     ``protection_tally``; raises ResponseUnprotectable (502) for a reply it cannot protect.
 
-    Filters, then redaction, on each result of a JSON body, or event by event on an event stream.
+    Filters, then redaction, on each result of a JSON body, or event by event on an event stream;
+    redaction alone on each error's message and data and on each server-initiated message's params.
     Monitor mode changes nothing but counts. A reply that cannot be protected (not JSON, nested too
     deeply, a streamed body of another type) is never passed through: a JSON body becomes the error
     reply; an event of a stream becomes a JSON-RPC error event, and the audit event records it.
