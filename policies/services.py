@@ -17,7 +17,7 @@ from audit.records import AuditRecord, sanitise_record
 from gateway.models import Credential, Target, Tenant
 from policies.compiler import CompiledCredential, CompiledRule
 from policies.models import Filter, PinnedTool, RedactionPolicy
-from policies.tools import ToolDefinition, review_definition
+from policies.tools import ToolDefinition, escape_invisible, review_definition
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,10 @@ def tool_definitions_record(
         if pin is not None and pin.served_hash == definition.hash:
             states[definition.name] = pin.state  # another process recorded it first
             continue
-        findings = [finding.as_dict() for finding in review_definition(definition, allowed_url_hosts=hosts)]
+        findings = [
+            {key: escape_invisible(value) for key, value in finding.as_dict().items()}
+            for finding in review_definition(definition, allowed_url_hosts=hosts)
+        ]
         previous_hash = pin.served_hash if pin is not None else ""
         pin = _pin_served(pin, target, definition, findings, now)
         states[definition.name] = pin.state

@@ -29,6 +29,8 @@ import orjson
 #: The kept fields, in the order the diff shows them, with their JSON types.
 STRING_FIELDS = ("name", "title", "description")
 OBJECT_FIELDS = ("inputSchema", "outputSchema", "annotations")
+#: Longest tool name that can be pinned (MCP asks for 1-128 characters).
+MAX_NAME_CHARS = 200
 #: Deepest nesting accepted in a definition; real schemas stay far below it, hostile ones do not.
 MAX_DEPTH = 64
 #: The diff stops after this many lines, so a hostile definition cannot flood the approval page.
@@ -122,6 +124,10 @@ def _kept_fields(item: Mapping[Any, Any]) -> dict[str, JSONValue]:
     name = item.get("name")
     if not isinstance(name, str) or not name:
         raise ToolDefinitionError("a tool definition needs a non-empty string 'name'")
+    if len(name) > MAX_NAME_CHARS:
+        raise ToolDefinitionError(f"a tool name is longer than {MAX_NAME_CHARS} characters")
+    if escape_invisible(name) != name:
+        raise ToolDefinitionError(f"tool name {escape_invisible(name)!r} holds invisible characters")
     kept: dict[str, JSONValue] = {}
     for field in STRING_FIELDS:
         value = item.get(field)
