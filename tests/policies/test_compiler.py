@@ -4,6 +4,7 @@ import pytest
 
 from policies.compiler import CompiledCredential, compile_glob, compile_rule
 from policies.services import access_check
+from tests.factories import compiled_credential
 
 
 @pytest.mark.parametrize(
@@ -24,17 +25,7 @@ def test_globs(glob, path, matches):
 
 def _credential(*rules: tuple[str, str], revoked: bool = False) -> CompiledCredential:
     compiled = tuple(compile_rule(rule_id=i, method=m, path=p) for i, (m, p) in enumerate(rules, start=1))
-    return CompiledCredential(
-        id=1,
-        tenant_id=1,
-        name="a",
-        prefix="p",
-        secret_hash="h",
-        expires_at=None,
-        revoked=revoked,
-        target_ids=frozenset({1}),
-        rules=compiled,
-    )
+    return compiled_credential(revoked=revoked, rules=compiled)
 
 
 def test_nothing_is_allowed_without_a_rule():

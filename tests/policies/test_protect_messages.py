@@ -11,7 +11,6 @@ import orjson
 from gateway.proxy.jsonrpc import Route
 from policies.compiler import (
     CompiledCredential,
-    CompiledTarget,
     ScopedFilter,
     ScopedRedactor,
     compile_route_scope,
@@ -20,6 +19,7 @@ from policies.content import compile_filter
 from policies.protect import CallProtections, ProtectionTally, RequestProtections, protect_body
 from policies.redaction import Redactor, resolve_detectors
 from policies.steps import select_protections
+from tests.factories import compiled_credential, compiled_target
 from tests.policies.test_protection_steps import context
 
 CARD = "4111 1111 1111 1111"
@@ -161,16 +161,8 @@ def test_a_result_of_unknown_call_is_filtered_in_the_shape_it_shows():
 
 def scoped_credential() -> CompiledCredential:
     search_only = compile_route_scope("POST /tools/search")
-    return CompiledCredential(
-        id=1,
-        tenant_id=1,
-        name="a",
-        prefix="p",
-        secret_hash="h",
-        expires_at=None,
-        revoked=False,
+    return compiled_credential(
         target_ids=frozenset({1, 2}),
-        rules=(),
         filters=(ScopedFilter(1, search_only, compile_filter(filter_id=5, paths=["$..id"])),),
         redactors=(
             ScopedRedactor(6, 1, search_only, Redactor(resolve_detectors("email"))),
@@ -193,7 +185,7 @@ def test_the_get_stream_gets_every_protection_for_its_target_route_scoped_ones_t
 def test_a_get_stream_nothing_applies_to_is_not_parsed():
     ctx = context(scoped_credential(), Route("GET", "/", plumbing=True))
     ctx.method = "GET"
-    ctx.target = CompiledTarget(3, 1, "other", "mcp", "http://upstream", (), 5.0, frozenset())
+    ctx.target = compiled_target(id=3, slug="other")
 
     asyncio.run(select_protections(ctx))
 

@@ -24,7 +24,7 @@ PII = ("email", "card")
 
 def events_of(gateway, **match: str) -> list[AuditEvent]:
     gateway.flush_audit()
-    return list(AuditEvent.objects.filter(**match).order_by("created_at", "id"))
+    return list(AuditEvent.objects.filter(kind="call", **match).order_by("created_at", "id"))
 
 
 def test_an_upstream_error_naming_a_customer_reaches_the_agent_masked_and_is_counted(gateway, tenant, target):

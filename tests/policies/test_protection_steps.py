@@ -17,7 +17,6 @@ from gateway.proxy.errors import ResponseUnprotectable
 from gateway.proxy.jsonrpc import Route
 from policies.compiler import (
     CompiledCredential,
-    CompiledTarget,
     ScopedFilter,
     ScopedRedactor,
     compile_route_scope,
@@ -25,6 +24,7 @@ from policies.compiler import (
 from policies.content import compile_filter
 from policies.redaction import Redactor, resolve_detectors
 from policies.steps import protect_response, select_protections
+from tests.factories import compiled_credential, compiled_target
 
 PROFILE_CALL = Route("POST", "/tools/profile", jsonrpc_method="tools/call", name="profile", id=1, has_id=True)
 SEARCH_CALL = Route("POST", "/tools/search", jsonrpc_method="tools/call", name="search", id=2, has_id=True)
@@ -32,23 +32,14 @@ SEARCH_CALL = Route("POST", "/tools/search", jsonrpc_method="tools/call", name="
 
 def credential(route: str = "", target_id: int | None = None) -> CompiledCredential:
     scope = compile_route_scope(route)
-    return CompiledCredential(
-        id=1,
-        tenant_id=1,
-        name="a",
-        prefix="p",
-        secret_hash="h",
-        expires_at=None,
-        revoked=False,
-        target_ids=frozenset({1}),
-        rules=(),
+    return compiled_credential(
         filters=(ScopedFilter(target_id, scope, compile_filter(filter_id=5, paths=["$..id"])),),
         redactors=(ScopedRedactor(6, target_id, scope, Redactor(resolve_detectors("email"))),),
     )
 
 
 def context(cred: CompiledCredential, *routes: Route) -> ProxyContext:
-    target = CompiledTarget(1, 1, "docs", "mcp", "http://upstream", (), 5.0, frozenset())
+    target = compiled_target()
     return ProxyContext(
         runtime=SimpleNamespace(conf=SimpleNamespace(max_event_bytes=1 << 20)),  # type: ignore[arg-type]
         receive=None,  # type: ignore[arg-type]
@@ -164,7 +155,7 @@ def test_a_result_answering_no_request_of_the_call_gets_every_selected_protectio
 
 def test_a_plain_http_reply_is_protected_as_one_document():
     ctx = context(credential(), Route("GET", "/users/1"))
-    ctx.target = CompiledTarget(1, 1, "api", "http", "http://upstream", (), 5.0, frozenset())
+    ctx.target = compiled_target(slug="api", kind="http")
     asyncio.run(select_protections(ctx))
     ctx.response_body = orjson.dumps({"id": 1, "owner": {"id": 2, "mail": "a@b.example"}})
     asyncio.run(protect_response(ctx))

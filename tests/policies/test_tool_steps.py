@@ -18,6 +18,7 @@ from policies import services
 from policies.compiler import CompiledTarget, CompiledTool
 from policies.steps import check_tool_calls, pin_listed_tools, validate_arguments
 from policies.tools import ToolDefinition, compile_input_schema
+from tests.factories import compiled_target
 
 SCHEMA = {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}
 SEARCH = ToolDefinition.from_listing({"name": "search", "description": "Search.", "inputSchema": SCHEMA})
@@ -27,15 +28,7 @@ LISTING = Route("POST", "/tools/list", plumbing=True, jsonrpc_method="tools/list
 
 
 def target(*tools: CompiledTool, hold: bool = False, validate: bool = True) -> CompiledTarget:
-    return CompiledTarget(
-        1,
-        1,
-        "docs",
-        "mcp",
-        "http://upstream",
-        (),
-        5.0,
-        frozenset(),
+    return compiled_target(
         tools={t.name: t for t in tools},
         hold_new_tools=hold,
         validate_arguments=validate,
