@@ -13,7 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotAllowed
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -159,6 +159,19 @@ def pinned_tools_link(target: Target) -> SafeString:
     return format_html('<a href="{}">{}</a>', url, summary)
 
 
+PIN_FIELDS = (
+    "target",
+    "tool",
+    "state",
+    "served_hash",
+    "approved_hash",
+    "first_seen_at",
+    "changed_at",
+    "approved_at",
+    "approved_by",
+)
+
+
 @admin.register(PinnedTool)
 class PinnedToolAdmin(admin.ModelAdmin):
     """Pinned tool definitions: read-only, except that an admin with the change permission approves the
@@ -169,18 +182,8 @@ class PinnedToolAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     list_select_related = ["target"]
     ordering = ["target__slug", "name"]
-    fields = [
-        "target",
-        "tool",
-        "state",
-        "served_hash",
-        "approved_hash",
-        "first_seen_at",
-        "changed_at",
-        "approved_at",
-        "approved_by",
-    ]
-    readonly_fields = fields
+    fields = PIN_FIELDS
+    readonly_fields = PIN_FIELDS
     actions = ["approve_selected"]
 
     @admin.display(description="tool", ordering="name")
@@ -235,7 +238,7 @@ class PinnedToolAdmin(admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         pin = self.get_object(request, unquote(object_id))
         if pin is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            raise Http404("No such pinned tool.")
         if not self.has_approve_permission(request, pin):
             raise PermissionDenied
         reviewed = request.POST.get("served_hash", "")
