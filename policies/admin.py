@@ -194,6 +194,13 @@ class PinnedToolAdmin(admin.ModelAdmin):
     def findings_count(self, pin: PinnedTool) -> int:
         return len(pin.findings or [])
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PinnedTool]:
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if match is not None and match.url_name == "policies_pinnedtool_changelist":
+            return queryset.defer("served_definition", "approved_definition")  # the list shows neither
+        return queryset
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # pins are recorded by the gateway when an agent lists the tools
 

@@ -6,13 +6,16 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from audit.models import AuditEvent
 from gateway.models import Target
 from gateway.services import target_create, tenant_create
 from policies.models import PinnedTool
+from tests.gateway.test_admin import target_form
 from tests.policies.tools_factory import listed
 
 pytestmark = pytest.mark.django_db
@@ -133,6 +136,21 @@ def test_approve_selected_approves_each_held_tool_it_is_given(admin, docs):
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.TOOL_APPROVED).count() == 2
 
 
+def test_the_tool_list_costs_the_same_queries_for_many_tools_and_loads_no_definitions(admin, docs):
+    def list_queries() -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            assert admin.get("/admin/policies/pinnedtool/").status_code == 200
+        return [query["sql"] for query in queries.captured_queries]
+
+    listed(docs, "search")
+    few = list_queries()
+    for index in range(5):
+        listed(docs, f"tool-{index}", TAGGED)
+    many = list_queries()
+    assert len(many) == len(few)
+    assert not any('"served_definition"' in sql for sql in many)
+
+
 def test_the_target_page_edits_the_tool_settings_and_links_to_its_pins(admin, docs):
     listed(docs, "search")
     listed(docs, "fetch", TAGGED)
@@ -140,6 +158,23 @@ def test_the_target_page_edits_the_tool_settings_and_links_to_its_pins(admin, do
     assert 'name="hold_new_tools"' in html and 'name="validate_arguments"' in html
     assert 'name="trusted_url_hosts"' in html
     assert f"?target__id__exact={docs.pk}" in html and "2 tools: 1 approved, 1 held for approval" in html
+
+
+def test_the_target_form_saves_the_tool_settings_and_refuses_a_host_with_a_scheme(admin, docs):
+    url = reverse("admin:gateway_target_change", args=[docs.pk])
+    settings = {"slug": "docs", "auth_type": "none", "hold_new_tools": "on", "validate_arguments": "on"}
+    refused = admin.post(
+        url, target_form(docs.tenant, **settings, trusted_url_hosts="https://cdn.example.org/x")
+    )
+    assert refused.status_code == 200 and "Not a bare host name: &#x27;https://cdn.example.org/x&#x27;" in (
+        refused.content.decode()
+    )
+    admin.post(
+        url, target_form(docs.tenant, **settings, trusted_url_hosts="cdn.example.org\nwiki.example.org")
+    )
+    docs.refresh_from_db()
+    assert docs.hold_new_tools and docs.validate_arguments
+    assert docs.trusted_url_host_list() == ["127.0.0.1", "cdn.example.org", "wiki.example.org"]
 
 
 def test_the_audit_admin_filters_by_kind_and_shows_the_details(admin, docs):
