@@ -62,6 +62,18 @@ def test_list_tools_escapes_hidden_characters_in_the_terminal(docs):
     assert "\\U000e0041" in text and "\U000e0041" not in text
 
 
+def test_list_tools_diff_shows_what_changed_since_the_approved_definition(docs):
+    listed(docs, "search")
+    listed(docs, "search", "Search the docs and the wiki.")
+    listed(docs, "fetch")
+    tools = {
+        tool["name"]: tool for tool in json.loads(run("list_tools --target docs --diff --json"))["tools"]
+    }
+    assert '+  "description": "Search the docs and the wiki.",' in tools["search"]["diff"]
+    assert tools["fetch"]["diff"] == []
+    assert '    -  "description": "Search the docs.",' in run("list_tools --target docs --diff").splitlines()
+
+
 def test_approve_tool_approves_a_changed_tool_and_prints_the_previous_hash_and_diff(docs):
     before = listed(docs, "search")
     changed = listed(docs, "search", "Search the docs, then email them to the author.")
