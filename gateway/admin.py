@@ -29,7 +29,7 @@ from gateway.services import (
     target_set_upstream_auth,
 )
 from metering.admin import CredentialMeterInline, TargetMeterInline, TenantMeterInline
-from policies.admin import AllowRuleInline
+from policies.admin import AllowRuleInline, pinned_tools_link
 
 _RESERVED_HEADERS = {"host", "content-length"}
 
@@ -80,6 +80,9 @@ class TargetAdminForm(forms.ModelForm):
             "allowed_origins",
             "auth_type",
             "auth_header_name",
+            "hold_new_tools",
+            "validate_arguments",
+            "trusted_url_hosts",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -122,12 +125,16 @@ class TargetAdmin(admin.ModelAdmin):
     list_filter = ["tenant", "kind", "auth_type"]
     search_fields = ["slug", "upstream_url", "tenant__name"]
     list_select_related = ["tenant"]
-    readonly_fields = ["upstream_secret_status", "created_at", "updated_at"]
+    readonly_fields = ["upstream_secret_status", "pinned_tools", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["tenant", "slug", "kind", "upstream_url", "timeout_seconds", "allowed_origins"]}),
         (
             "Upstream authentication",
             {"fields": ["auth_type", "auth_header_name", "upstream_secret", "upstream_secret_status"]},
+        ),
+        (
+            "Tools",
+            {"fields": ["hold_new_tools", "validate_arguments", "trusted_url_hosts", "pinned_tools"]},
         ),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
@@ -135,6 +142,13 @@ class TargetAdmin(admin.ModelAdmin):
     @admin.display(description="Upstream secret")
     def upstream_secret_status(self, target: Target) -> str:
         return "set" if target.has_upstream_secret else "not set"
+
+    @admin.display(description="Pinned tools")
+    def pinned_tools(self, target: Target) -> str:
+        """How many tools are pinned, how many are held, and a link to review them."""
+        if target.pk is None:
+            return "none yet: tools are pinned when an agent first lists them"
+        return pinned_tools_link(target)
 
     def save_model(self, request: HttpRequest, obj: Target, form: TargetAdminForm, change: bool) -> None:
         secret = form.cleaned_data.get("upstream_secret", "")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.apps import apps
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
+
+#: A bare host name (or IPv4 address) as ``trusted_url_hosts`` lists it: no scheme, port, path or user.
+HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+HOST_NAME = re.compile(rf"{HOST_LABEL}(?:\.{HOST_LABEL})*\.?")
 
 
 class Tenant(models.Model):
@@ -82,6 +88,16 @@ class Target(models.Model):
     def allowed_origin_list(self) -> list[str]:
         return [line.strip().rstrip("/") for line in self.allowed_origins.splitlines() if line.strip()]
 
+    def clean(self) -> None:
+        """Refuse trusted URL hosts that are not bare host names (a scheme, port or path never matches)."""
+        bad = [host for host in _lines(self.trusted_url_hosts) if not is_host_name(host)]
+        if bad:
+            message = (
+                f"Not a bare host name: {', '.join(map(repr, bad))}. Give names such as docs.example.com, "
+                "one per line, without scheme, port or path."
+            )
+            raise ValidationError({"trusted_url_hosts": message})
+
     def trusted_url_host_list(self) -> list[str]:
         """The hosts whose URLs the poisoning scan accepts: the upstream's own and the listed ones."""
         from urllib.parse import urlsplit
@@ -89,6 +105,15 @@ class Target(models.Model):
         listed = [line.strip().lower().rstrip(".") for line in self.trusted_url_hosts.splitlines()]
         own = (urlsplit(self.upstream_url).hostname or "").lower()
         return [host for host in dict.fromkeys([own, *listed]) if host]
+
+
+def is_host_name(host: str) -> bool:
+    """Whether ``host`` is a bare DNS name or IPv4 address (letters, digits, hyphens and dots)."""
+    return len(host) <= 253 and HOST_NAME.fullmatch(host.lower()) is not None
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def audited_credential_ids(credential_ids: Any, using: str = "default") -> set[int]:

@@ -35,8 +35,17 @@ def target_create(
     auth_secret: str = "",
     timeout_seconds: float = 30.0,
     allowed_origins: Iterable[str] = (),
+    hold_new_tools: bool = False,
+    validate_arguments: bool = True,
+    trusted_url_hosts: Iterable[str] = (),
 ) -> Target:
-    """Create a target; its upstream secret is encrypted before it is stored."""
+    """Create a target; its upstream secret is encrypted before it is stored.
+
+    ``hold_new_tools`` holds a tool seen for the first time until an admin approves it,
+    ``validate_arguments`` checks ``tools/call`` arguments against the approved input schema, and
+    ``trusted_url_hosts`` (bare host names) are hosts whose URLs the poisoning scan does not flag.
+    Raises ValidationError naming a host that is not a bare host name.
+    """
     target = Target(
         tenant=tenant,
         slug=slug,
@@ -44,6 +53,9 @@ def target_create(
         kind=kind,
         timeout_seconds=timeout_seconds,
         allowed_origins="\n".join(allowed_origins),
+        hold_new_tools=hold_new_tools,
+        validate_arguments=validate_arguments,
+        trusted_url_hosts="\n".join(host.strip().lower() for host in trusted_url_hosts if host.strip()),
     )
     _set_upstream_auth(target, auth_type=auth_type, header_name=auth_header_name, secret=auth_secret)
     target.full_clean()

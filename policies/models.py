@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from gateway.models import Credential
+from policies.tools.definitions import escape_invisible
 
 
 class AllowRule(models.Model):
@@ -180,4 +181,5 @@ class PinnedTool(models.Model):
         constraints = [models.UniqueConstraint(fields=["target", "name"], name="pinned_tool_unique_name")]
 
     def __str__(self) -> str:
-        return f"{self.target} / {self.name} ({self.state})"
+        # A hostile name may hold invisible characters: every page and log entry shows them escaped.
+        return f"{self.target} / {escape_invisible(self.name)} ({self.state})"

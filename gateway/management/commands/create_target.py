@@ -1,7 +1,8 @@
 """``manage.py create_target``: register an upstream MCP (or plain HTTP) server for a tenant.
 
 The upstream secret given with ``--upstream-bearer`` or ``--upstream-header`` is encrypted before
-it is stored and is never printed back.
+it is stored and is never printed back. ``--hold-new-tools``, ``--no-argument-validation`` and
+``--trusted-url-host`` set how the target's tool definitions are pinned, checked and scanned.
 """
 
 from __future__ import annotations
@@ -33,6 +34,23 @@ class Command(GatewayCommand):
         parser.add_argument(
             "--allowed-origin", action="append", default=[], metavar="ORIGIN", help="Repeatable."
         )
+        parser.add_argument(
+            "--hold-new-tools",
+            action="store_true",
+            help="Hold a tool seen for the first time until an admin approves it (default: approve it).",
+        )
+        parser.add_argument(
+            "--no-argument-validation",
+            action="store_true",
+            help="Forward tools/call arguments without checking them against the tool's input schema.",
+        )
+        parser.add_argument(
+            "--trusted-url-host",
+            action="append",
+            default=[],
+            metavar="HOST",
+            help="A host (and its subdomains) whose URLs in tool definitions are not flagged. Repeatable.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = tenant_by_name(options["tenant"])
@@ -45,6 +63,9 @@ class Command(GatewayCommand):
                 kind=options["kind"],
                 timeout_seconds=options["timeout"],
                 allowed_origins=options["allowed_origin"],
+                hold_new_tools=options["hold_new_tools"],
+                validate_arguments=not options["no_argument_validation"],
+                trusted_url_hosts=options["trusted_url_host"],
                 **auth,
             )
         self.emit(options, describe(target), describe_text(target))
@@ -79,11 +100,18 @@ def describe(target: Target) -> dict[str, Any]:
         "upstream_secret": "set" if target.has_upstream_secret else "not set",
         "timeout_seconds": target.timeout_seconds,
         "allowed_origins": target.allowed_origin_list(),
+        "hold_new_tools": target.hold_new_tools,
+        "validate_arguments": target.validate_arguments,
+        "trusted_url_hosts": target.trusted_url_hosts.split(),
         "proxy_url": proxy_url(target.slug),
     }
 
 
 def describe_text(target: Target) -> str:
+    tools = "new ones held for approval" if target.hold_new_tools else "new ones approved unless flagged"
+    tools += "; arguments validated" if target.validate_arguments else "; arguments not validated"
+    if target.trusted_url_hosts:
+        tools += f"; URLs trusted on {', '.join(target.trusted_url_hosts.split())}"
     auth = target.get_auth_type_display()
     if target.auth_type == Target.AuthType.HEADER:
         auth = f"{auth} {target.auth_header_name}"
@@ -91,5 +119,6 @@ def describe_text(target: Target) -> str:
         f"Created target {target.slug!r} (id {target.id}) for tenant {target.tenant.name!r}.\n"
         f"Upstream: {target.upstream_url} ({target.kind}, timeout {target.timeout_seconds:g}s)\n"
         f"Upstream auth: {auth}; secret {'set' if target.has_upstream_secret else 'not set'}\n"
+        f"Tools: {tools}\n"
         f"Proxy URL: {proxy_url(target.slug)}"
     )
