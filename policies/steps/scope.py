@@ -61,9 +61,14 @@ async def filter_listings(ctx: ProxyContext) -> None:
     """Reads ``listings`` and the response; rewrites the body so listings show only callable items.
 
     ``tools/list``, ``resources/list`` and ``prompts/list`` results, in a JSON body or in an event
-    stream (event by event), keep only the items the credential's rules allow.
+    stream (event by event), keep only the items the credential's rules allow. On an MCP session's
+    GET stream, where no listing is asked for, a result is trimmed by the shape it shows (a ``tools``,
+    ``resources`` or ``prompts`` list): an upstream cannot slip a listing past the rules that way.
     """
-    if not ctx.listings or ctx.status >= 400:
+    listings: ListingLookup = ctx.listings
+    if _is_session_stream(ctx):
+        listings = BY_SHAPE
+    if not listings or ctx.status >= 400:
         return
     credential = ctx.require_credential()
     if ctx.response_body is not None:
@@ -71,7 +76,6 @@ async def filter_listings(ctx: ProxyContext) -> None:
     elif ctx.response_stream is not None and ctx.response_headers.get("content-type", "").startswith(
         "text/event-stream"
     ):
-        listings = ctx.listings
 
         def transform(event: bytes) -> bytes:
             data = event_data(event)
@@ -85,7 +89,31 @@ async def filter_listings(ctx: ProxyContext) -> None:
         )
 
 
-def _filter_json_body(body: bytes, listings: dict[Any, str], credential: CompiledCredential) -> bytes:
+class ByShape:
+    """A listing lookup for the session's GET stream: every result is looked at, by its shape."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+BY_SHAPE = ByShape()
+ListingLookup = dict[Any, str] | ByShape
+
+
+def _is_session_stream(ctx: ProxyContext) -> bool:
+    return ctx.method == "GET" and ctx.target is not None and ctx.target.is_mcp
+
+
+def listing_shape(result: Any) -> str | None:
+    """The listing method whose result ``result`` looks like (a ``tools`` list: ``tools/list``), or None."""
+    if isinstance(result, dict):
+        for method, (key, _, _) in LISTINGS.items():
+            if isinstance(result.get(key), list):
+                return method
+    return None
+
+
+def _filter_json_body(body: bytes, listings: ListingLookup, credential: CompiledCredential) -> bytes:
     """The body with listing results trimmed; the very same object when nothing changed."""
     try:
         payload = orjson.loads(body)
@@ -96,7 +124,10 @@ def _filter_json_body(body: bytes, listings: dict[Any, str], credential: Compile
     for message in messages:
         if not isinstance(message, dict) or "result" not in message:
             continue
-        method = _listing_method(listings, message.get("id"))
+        if isinstance(listings, ByShape):
+            method = listing_shape(message["result"])
+        else:
+            method = _listing_method(listings, message.get("id"))
         if method is not None:
             changed |= _trim_listing(message["result"], method, credential)
     return orjson.dumps(payload) if changed else body

@@ -133,11 +133,14 @@ async def pin_listed_tools(ctx: ProxyContext) -> None:
     definitions are recorded (policies.services.tool_definitions_record, which approves or holds them)
     before the reply goes on, so the listing and every later call agree; a tool that is not approved
     as served is removed from the listing. If the record cannot be written in time, the new and
-    changed tools are removed too (fail closed) and shown again on a later listing.
+    changed tools are removed too (fail closed) and shown again on a later listing. On the session's
+    GET stream every result holding a ``tools`` list is treated so, whatever its id.
     """
     target = ctx.require_target()
-    ids = {msg_id for msg_id, method in ctx.listings.items() if method == "tools/list"}
-    if not target.is_mcp or not ids or ctx.status >= 400:
+    ids: set[Any] | None = {msg_id for msg_id, method in ctx.listings.items() if method == "tools/list"}
+    if ctx.method == "GET":
+        ids = None  # the session stream: any result holding a tools list (see filter_listings)
+    if not target.is_mcp or ids == set() or ctx.status >= 400:
         return
     pin = ListingPinner(ctx, target, ids)
     if ctx.response_body is not None:
@@ -153,7 +156,7 @@ async def pin_listed_tools(ctx: ProxyContext) -> None:
 class ListingPinner:
     """Pins and trims the ``tools/list`` results of one reply (a JSON body, or event by event)."""
 
-    def __init__(self, ctx: ProxyContext, target: CompiledTarget, ids: set[Any]) -> None:
+    def __init__(self, ctx: ProxyContext, target: CompiledTarget, ids: set[Any] | None) -> None:
         self.ctx, self.target, self.ids = ctx, target, ids
 
     async def event(self, event: bytes) -> bytes:
@@ -183,7 +186,9 @@ class ListingPinner:
         if not isinstance(message, dict) or "method" in message:
             return None
         msg_id, result = message.get("id"), message.get("result")
-        if not isinstance(msg_id, str | int) or msg_id not in self.ids or not isinstance(result, dict):
+        if not isinstance(result, dict):
+            return None
+        if self.ids is not None and (not isinstance(msg_id, str | int) or msg_id not in self.ids):
             return None
         tools = result.get("tools")
         return tools if isinstance(tools, list) else None
