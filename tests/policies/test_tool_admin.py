@@ -15,8 +15,8 @@ from audit.models import AuditEvent
 from gateway.models import Target
 from gateway.services import target_create, tenant_create
 from policies.models import PinnedTool
+from tests.factories import listed
 from tests.gateway.test_admin import target_form
-from tests.policies.tools_factory import listed
 
 pytestmark = pytest.mark.django_db
 
@@ -74,15 +74,15 @@ def test_a_changed_definition_shows_the_diff_in_red_and_green(admin, docs):
 
 
 def test_the_page_shows_why_a_tool_is_held_with_hidden_characters_escaped_never_raw(admin, docs):
-    pin = listed(docs, "search\u202e", TAGGED)
+    pin = listed(docs, "search", TAGGED, title="Search\u202e")
     assert pin.state == PinnedTool.State.PENDING  # flagged, though the target approves new tools
     html = page(admin, pin)
     assert "tag_characters" in html and "3 tag characters in 1 run(s)" in html
     assert "bidi_control" in html
-    assert "\\U000e0041\\U000e0042\\U000e0043" in html and "search\\u202e" in html
+    assert "\\U000e0041\\U000e0042\\U000e0043" in html and "Search\\u202e" in html
     assert "\U000e0041" not in html and "\u202e" not in html
     listing = admin.get("/admin/policies/pinnedtool/").content.decode()
-    assert "search\\u202e" in listing and "\u202e" not in listing
+    assert "\u202e" not in listing and "\U000e0041" not in listing
 
 
 def test_the_approve_button_approves_and_writes_an_audit_event(admin, docs):

@@ -14,7 +14,7 @@ from audit.models import AuditEvent
 from gateway.models import Target
 from gateway.services import target_create, tenant_create
 from policies.models import PinnedTool
-from tests.policies.tools_factory import listed
+from tests.factories import listed
 
 pytestmark = pytest.mark.django_db
 
