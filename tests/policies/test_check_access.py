@@ -321,6 +321,18 @@ def test_text_output_shows_the_path_as_judged(api_agent):
     )
 
 
+def test_meters_are_matched_on_the_path_as_judged(api_agent):
+    from metering.services import meter_create
+
+    tenant = api_agent.tenant
+    admin = meter_create(tenant=tenant, kind="request_count", window="minute", limit=5, route="POST /admin/*")
+    meter_create(tenant=tenant, kind="request_count", window="minute", limit=5, route="POST /tools/*")
+
+    data = check_json(f"--credential {api_agent.id} 'POST /tools/../admin/x'")
+
+    assert [meter["id"] for meter in data["meters"]] == [admin.id]
+
+
 @pytest.mark.parametrize(
     ("path", "reason"),
     [

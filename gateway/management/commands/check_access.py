@@ -72,7 +72,13 @@ class Command(GatewayCommand):
             ],
         }
         limiter = admin_limiter(in_gateway_process=False)
-        meters = meter_usage_for_credential(credential=credential, routes=routes, limiter=limiter)
+        # Meters match the route as the proxy judges it too; a refused path reaches no meter.
+        judged = [
+            (method, decision.judged_as.partition(" ")[2] or path)
+            for decision, (method, path) in zip(decisions, routes, strict=True)
+            if not decision.refused
+        ]
+        meters = meter_usage_for_credential(credential=credential, routes=judged, limiter=limiter)
         data["meters"] = [usage.as_dict() for usage in meters]
         lines = [status_line(credential), target_line(target, plain_http)]
         for decision, shown in zip(decisions, protections, strict=True):
