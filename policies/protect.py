@@ -59,9 +59,12 @@ class RequestProtections:
 
 
 def select_for_call(
-    credential: CompiledCredential, target_id: int, method: str, path: str, jsonrpc_method: str
+    credential: CompiledCredential, target_id: int | None, method: str, path: str, jsonrpc_method: str
 ) -> CallProtections | None:
-    """The protections of ``credential`` for a call of ``method path`` to ``target_id``, or None."""
+    """The protections of ``credential`` for a call of ``method path`` to ``target_id``, or None.
+
+    With ``target_id`` None, only those that apply whatever the target (``check_access`` without one).
+    """
     filters = tuple(
         scoped.filter
         for scoped in credential.filters

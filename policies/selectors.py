@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from policies.compiler import (
 )
 from policies.content import compile_filter
 from policies.models import Filter, PinnedTool, PolicyVersion, RedactionPolicy
+from policies.protect import select_for_call, union
 from policies.redaction import Redactor, resolve_detectors
 from policies.tools import ToolDefinition, ToolDefinitionError, input_validator
 
@@ -171,3 +173,115 @@ def policy_version_get() -> int:
     """The current configuration version (0 before any change)."""
     row = PolicyVersion.objects.filter(pk=1).values_list("version", flat=True).first()
     return row or 0
+
+
+@dataclass(frozen=True)
+class RouteProtections:
+    """The filters and redaction policies the proxy would apply to one call, in stack order, described
+    for an admin (``check_access``). ``target`` is the slug they were picked for, or None: then only
+    the target-independent ones are listed and ``depending_on_target`` counts the others that apply
+    to this route on some of the credential's targets."""
+
+    target: str | None
+    filters: tuple[dict[str, object], ...]
+    redactions: tuple[dict[str, object], ...]
+    depending_on_target: dict[str, int]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "target": self.target,
+            "filters": list(self.filters),
+            "redactions": list(self.redactions),
+            "depending_on_target": self.depending_on_target,
+        }
+
+    def as_lines(self) -> list[str]:
+        lines = [f"filter {f['id']} ({_where(f)}): {_listed(f['paths'])} [{f['mode']}]" for f in self.filters]
+        lines += [
+            f"redaction {r['id']} ({_where(r)}): {_listed(r['detectors'])} -> {r['action']} [{r['mode']}]"
+            for r in self.redactions
+        ]
+        if not lines:
+            lines.append("no filter or redaction applies")
+        filters, redactions = self.depending_on_target["filters"], self.depending_on_target["redactions"]
+        if filters or redactions:
+            lines.append(
+                f"and, depending on the target, {_count(filters, 'filter')} and "
+                f"{_count(redactions, 'redaction policy', 'redaction policies')} scoped to targets: "
+                "pass --target to see them"
+            )
+        return lines
+
+
+def route_protections_get(
+    *, credential: CompiledCredential, target: CompiledTarget | None, method: str, path: str
+) -> RouteProtections:
+    """What the proxy's ``select_for_call`` picks for ``method path`` (the route as the proxy judges
+    it), described from the saved rows: scope, route, paths or detectors (``all`` expanded), mode."""
+    call = select_for_call(credential, target.id if target else None, method, path, "")
+    filters = call.filters if call else ()
+    redactors = call.redactors if call else ()
+    depending = {"filters": 0, "redactions": 0}
+    if target is None:
+        shown_f, shown_r = {f.id for f in filters}, {r.id for r in redactors}
+        others = [select_for_call(credential, tid, method, path, "") for tid in sorted(credential.target_ids)]
+        anywhere = union(c for c in others if c is not None)
+        depending["filters"] = len({f.id for f in anywhere.filters} - shown_f)
+        depending["redactions"] = len({r.id for r in anywhere.redactors} - shown_r)
+    filter_rows = Filter.objects.select_related("tenant", "target").in_bulk([f.id for f in filters])
+    redaction_rows = RedactionPolicy.objects.select_related("tenant", "target").in_bulk(
+        [r.id for r in redactors]
+    )
+    return RouteProtections(
+        target=target.slug if target else None,
+        filters=tuple(_filter_shown(filter_rows[f.id]) for f in filters),
+        redactions=tuple(_redaction_shown(redaction_rows[r.id], r) for r in redactors),
+        depending_on_target=depending,
+    )
+
+
+def _scope_shown(row: Filter | RedactionPolicy) -> dict[str, object]:
+    if row.credential_id is not None:
+        return {"scope": "credential", "scope_id": row.credential_id}
+    if row.target is not None:
+        return {"scope": "target", "scope_id": row.target.slug}
+    return {"scope": "tenant", "scope_id": row.tenant.name}
+
+
+def _filter_shown(row: Filter) -> dict[str, object]:
+    return {
+        "id": row.id,
+        **_scope_shown(row),
+        "route": row.route or None,
+        "paths": list(row.paths),
+        "mode": row.mode,
+    }
+
+
+def _redaction_shown(row: RedactionPolicy, scoped: ScopedRedactor) -> dict[str, object]:
+    redactor = scoped.redactor
+    return {
+        "id": row.id,
+        **_scope_shown(row),
+        "route": row.route or None,
+        "detectors": [detector.name for detector in redactor.detectors],
+        "action": str(redactor.action),
+        "mode": str(redactor.mode),
+    }
+
+
+def _where(shown: dict[str, object]) -> str:
+    scope = (
+        f"{shown['scope']} {shown['scope_id']!r}"
+        if shown["scope"] != "credential"
+        else f"credential {shown['scope_id']}"
+    )
+    return f"{scope}, {shown['route'] or 'every route'}"
+
+
+def _listed(names: object) -> str:
+    return ", ".join(map(str, names)) if isinstance(names, list) else str(names)
+
+
+def _count(number: int, one: str, many: str = "") -> str:
+    return f"{number} {one if number == 1 else many or one + 's'}"

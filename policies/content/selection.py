@@ -177,6 +177,8 @@ class DescendantStep:
         starts = self.left.select(nodes, root)
         if self.scalars_too:
             return self.right.select(_walk(starts), root)
+        if self.names is not None and len(self.names) == 1 and len(starts) == 1:
+            return _named_members(starts[0][2], self.names[0])
         containers = _container_values(starts)
         if self.names is None:
             return self.right.select([(None, None, value) for value in containers], root)
@@ -222,6 +224,31 @@ def _container_values(starts: list[Node]) -> list[Any]:
         keep(value)
         push(value.values() if isinstance(value, dict) else value)
     return walked
+
+
+def _named_members(start: Any, name: str) -> list[Node]:
+    """``..name`` from one start: the member ``name`` of every object in it, in the order
+    :func:`_container_values` walks them, found during the one walk (the commonest filter path)."""
+    found: list[Node] = []
+    stack = [start]
+    pop, push, keep = stack.pop, stack.extend, found.append
+    while stack:
+        value = pop()
+        kind = type(value)
+        if kind is dict:
+            if name in value:
+                keep((value, name, value[name]))
+            push(value.values())
+        elif kind is list:
+            push(value)
+        elif kind not in _SCALARS and isinstance(value, (dict, list)):
+            if isinstance(value, dict):
+                if name in value:
+                    keep((value, name, value[name]))
+                push(value.values())
+            else:
+                push(value)
+    return found
 
 
 def _walk_containers(starts: list[Node]) -> list[Node]:

@@ -168,7 +168,17 @@ def test_invalid_social_security_numbers_are_not_found(text):
 
 @pytest.mark.parametrize(
     "address",
-    ["10.0.0.12", "255.255.255.255", "2001:db8::8a2e:370:7334", "::1", "fe80::1", "::ffff:192.0.2.1"],
+    [
+        "10.0.0.12",
+        "255.255.255.255",
+        "2001:db8::8a2e:370:7334",
+        "::1",
+        "fe80::1",
+        "::ffff:192.0.2.1",
+        "2001:db8::",
+        "1:2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:1.2.3.4",
+    ],
 )
 def test_ipv4_and_ipv6_addresses_are_found(address):
     assert found("ip", f"from {address}, again") == [address]
