@@ -18,6 +18,7 @@ import json
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -209,5 +210,35 @@ def route_for(message: dict[str, Any]) -> Route:
         name = params.get(field) if isinstance(params, dict) else None
         if not isinstance(name, str) or not name:
             raise InvalidParams(f'Invalid params: {method} needs a string "params.{field}"')
+        if method == "resources/read":
+            check_resource_uri(name)
         return Route("POST", prefix + name, jsonrpc_method=method, name=name, id=msg_id, has_id=has_id)
     return Route("POST", f"/{method}", jsonrpc_method=method, id=msg_id, has_id=has_id)
+
+
+def check_resource_uri(uri: str) -> None:
+    """Refuse a resource URI the upstream could resolve to another resource than the rules matched.
+
+    Rules match the URI as written (``/resources/docs://public/**``), and an MCP server may resolve
+    it like a path, so a URI with a dot segment (``docs://public/../secret``, also percent-encoded,
+    once or more), an encoded slash or backslash, a backslash or a control character is refused with
+    -32602 rather than guessed at. Raises InvalidParams.
+    """
+    lowered = uri.lower()
+    if "\\" in uri or "%2f" in lowered or "%5c" in lowered or any(ord(c) < 0x20 or c == "\x7f" for c in uri):
+        raise InvalidParams(_AMBIGUOUS_URI)
+    rest = uri.split("://", 1)[-1]
+    path = rest.split("?", 1)[0].split("#", 1)[0]
+    for segment in path.split("/"):
+        for _ in range(3):  # what an upstream decoding once, twice or three times would read
+            if segment in (".", ".."):
+                raise InvalidParams(_AMBIGUOUS_URI)
+            segment = unquote(segment)
+        if segment in (".", ".."):
+            raise InvalidParams(_AMBIGUOUS_URI)
+
+
+_AMBIGUOUS_URI = (
+    "Invalid params: a resource URI with a dot segment, an encoded slash or backslash, a backslash or "
+    "a control character is refused (the upstream could read another resource than the rules allow)"
+)

@@ -24,6 +24,34 @@ def test_messages_map_to_virtual_routes(message, route, plumbing):
     assert (str(resolved), resolved.plumbing) == (route, plumbing)
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "docs://public/../secret",
+        "docs://public/./secret",
+        "docs://public/%2e%2e/secret",
+        "docs://public/%2E%2e/secret",
+        "docs://public/%252e%252e/secret",
+        "file:///srv/docs/..",
+        "docs://public%2fsecret",
+        "docs://public%5Csecret",
+        "docs://public\\..\\secret",
+        "docs://public/a\nb",
+    ],
+)
+def test_a_resource_uri_the_upstream_could_resolve_elsewhere_is_refused(uri):
+    # A rule allowing /resources/docs://public/** must not reach docs://secret through the upstream.
+    message = {"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": uri}}
+    with pytest.raises(InvalidParams, match="dot segment"):
+        route_for(message)
+
+
+@pytest.mark.parametrize("uri", ["docs://public/a..b", "docs://public/.well-known/x", "docs://p/a?x=../y"])
+def test_a_resource_uri_with_dots_inside_names_is_routed(uri):
+    message = {"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": uri}}
+    assert route_for(message).path == "/resources/" + uri
+
+
 def test_tools_call_needs_a_tool_name():
     with pytest.raises(InvalidParams, match=r"params\.name"):
         route_for({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": 3}})
