@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from bisect import bisect_right
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, final
 
-from policies.redaction.detectors import Detector
+from policies.redaction.detectors import Detector, Span, TextScan, finder_of
 
 VALUE_SEPARATOR: Final = "\x00"
 PSEUDONYM_HEX_CHARS: Final = 8
@@ -76,6 +77,7 @@ class Redactor:
     mode: RedactionMode = RedactionMode.ENFORCE
     key: bytes = field(default=b"", repr=False)
     max_depth: int = DEFAULT_MAX_DEPTH
+    _finders: tuple[Callable[[TextScan], Iterable[Span]], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.detectors:
@@ -84,6 +86,7 @@ class Redactor:
             if not isinstance(detector, Detector):
                 raise ValueError(f"{detector!r} is not a detector (name, kind, find)")
         object.__setattr__(self, "detectors", tuple(self.detectors))
+        object.__setattr__(self, "_finders", tuple(map(finder_of, self.detectors)))
         object.__setattr__(self, "action", RedactionAction(self.action))
         object.__setattr__(self, "mode", RedactionMode(self.mode))
         if self.action is RedactionAction.PSEUDONYM and len(self.key) < MIN_PSEUDONYM_KEY_BYTES:
@@ -121,9 +124,10 @@ class Redactor:
     def _scan(self, strings: list[str]) -> dict[int, list[Finding]]:
         """Findings per string index, overlaps merged, in text order."""
         joined = strings[0] if len(strings) == 1 else VALUE_SEPARATOR.join(strings)
+        scan = TextScan(joined)
         spans: list[tuple[int, int, int]] = []
-        for order, detector in enumerate(self.detectors):
-            for span in detector.find(joined):
+        for order, (detector, find) in enumerate(zip(self.detectors, self._finders, strict=True)):
+            for span in find(scan):
                 start, end = _checked_span(detector, span, len(joined))
                 spans.append((start, end, order))
         if not spans:
