@@ -8,6 +8,7 @@ benchmark payloads and ask for the very same spans, and the very same redactions
 from __future__ import annotations
 
 import random
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ import orjson
 import pytest
 
 from policies.redaction import DETECTORS, Detector, RedactionAction, RedactionMode, Redactor, Span
+from policies.redaction.api_keys import api_key_pattern, flat_api_key_pattern
 from policies.redaction.detectors import TextScan, finder_of
 from policies.redaction.redactor import VALUE_SEPARATOR
 
@@ -167,3 +169,35 @@ def _strings(value: object) -> list[str]:
     if isinstance(value, list):
         return [text for item in value for text in _strings(item)]
     return []
+
+
+KEY_VALUES = [
+    "AKIAIOSFODNN7EXAMPLE", "ASIA" + "Z" * 16, "ghp_" + "a" * 36, "github_pat_" + "b" * 22, "glpat-" + "c" * 20,
+    "gldt-" + "d" * 20, "xoxb-" + "1" * 10, "xapp-1-" + "e" * 10, "https://hooks.slack.com/services/" + "T" * 20,
+    "sk_live_" + "f" * 10, "rk_test_" + "g" * 10, "pk_live_" + "h" * 10, "whsec_" + "i" * 20,
+    "sk-ant-" + "j" * 20, "sk-proj-" + "k" * 20, "sk-" + "l" * 20, "AIza" + "m" * 35, "hf_" + "n" * 30,
+    "npm_" + "o" * 36, "pypi-AgEIcHlwaS5vcmc" + "p" * 50, "SG." + "q" * 22 + "." + "r" * 43,
+    "dop_v1_" + "a" * 64, "gsk_" + "s" * 52, "xai-" + "t" * 80, "shpat_" + "b" * 32,
+]  # fmt: skip
+
+
+def test_the_api_key_formats_grouped_by_first_character_match_like_the_flat_alternation():
+    # given texts of key formats, cut short or run on, amid letters and punctuation
+    rng = random.Random(8)
+    grouped, flat = re.compile(api_key_pattern()), re.compile(flat_api_key_pattern())
+    pieces = [*"AgxshprwnSdk_-./:", "sk", "gh", "xo", "ab", " ", "\x00"]
+    matched = 0
+    for _ in range(6000):
+        parts = []
+        for _ in range(rng.randint(0, 12)):
+            if rng.random() < 0.3:
+                key = rng.choice(KEY_VALUES)
+                parts.append(key[: len(key) - rng.randint(0, 3)] + rng.choice(["", "x", "-", "_", "9"]))
+            else:
+                parts.append(rng.choice(pieces))
+        text = "".join(parts)
+        # when / then
+        expected = [match.span() for match in flat.finditer(text)]
+        assert [match.span() for match in grouped.finditer(text)] == expected, text
+        matched += len(expected)
+    assert matched > 3000
