@@ -227,13 +227,14 @@ def _collect_strings(
     value: object, strings: list[str], sizes: list[tuple[int, int]], depth_left: int
 ) -> None:
     """Append every string value in walk order (dict values in order, list items in order), and for
-    each container, in walk order, how many strings and containers it holds (itself left out)."""
+    each container, in walk order, where its strings and its containers end (the numbers of strings
+    and containers collected once the walk leaves it)."""
     if isinstance(value, str):
         strings.append(value)
     elif isinstance(value, dict | list):
         if depth_left == 0:
             raise RedactionDepthError("the JSON value nests too deeply to be redacted")
-        slot, first = len(sizes), len(strings)
+        slot = len(sizes)
         sizes.append(_NOT_YET_COUNTED)
         items = value.values() if isinstance(value, dict) else value
         for item in items:
@@ -241,7 +242,7 @@ def _collect_strings(
                 strings.append(item)
             elif isinstance(item, dict | list):
                 _collect_strings(item, strings, sizes, depth_left - 1)
-        sizes[slot] = (len(strings) - first, len(sizes) - slot - 1)
+        sizes[slot] = (len(strings), len(sizes))
 
 
 _NOT_YET_COUNTED: Final = (0, 0)
@@ -273,10 +274,9 @@ class _Rebuild:
         if isinstance(value, str):
             return self._string(value)
         if isinstance(value, dict | list):
-            strings, containers = self.sizes[self.container]
-            if self.changes[bisect_left(self.changes, self.index)] >= self.index + strings:
-                self.index += strings
-                self.container += containers + 1
+            strings_end, containers_end = self.sizes[self.container]
+            if self.changes[bisect_left(self.changes, self.index)] >= strings_end:
+                self.index, self.container = strings_end, containers_end
                 return value
             self.container += 1
             return self._dict(value) if isinstance(value, dict) else self._list(value)
