@@ -46,7 +46,7 @@ from policies.redaction.checksums import (
     luhn_valid,
     ssn_valid,
 )
-from policies.redaction.digit_windows import DigitWindows
+from policies.redaction.digit_windows import DigitWindows, character_classes
 
 Span = tuple[int, int]
 
@@ -82,17 +82,25 @@ class ScanningDetector(Detector, Protocol):
 class TextScan:
     """The text every detector of a redactor scans, and views of it computed once for all of them."""
 
-    __slots__ = ("_digit_windows", "text")
+    __slots__ = ("_classes", "_digit_windows", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
+        self._classes: bytes | None = None
         self._digit_windows: DigitWindows | None = None
+
+    @property
+    def classes(self) -> bytes:
+        """The text's :func:`~policies.redaction.digit_windows.character_classes` (computed on first use)."""
+        if self._classes is None:
+            self._classes = character_classes(self.text)
+        return self._classes
 
     @property
     def digit_windows(self) -> DigitWindows:
         """Where the digit-only values can be (computed on first use)."""
         if self._digit_windows is None:
-            self._digit_windows = DigitWindows.of(self.text)
+            self._digit_windows = DigitWindows.of(self.text, self.classes)
         return self._digit_windows
 
 
@@ -217,25 +225,43 @@ def _without_overlaps(spans: Iterable[Span]) -> list[Span]:
     return kept
 
 
+_IBAN: Final = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]){11,32}")
+# Where an IBAN can start, in character classes (it cannot overlap itself: every start is found).
+_IBAN_START_CLASSES: Final = re.compile(rb"UUdd")
+
+
 @dataclass(frozen=True, slots=True)
 class IbanDetector:
     """IBANs, compact or printed in groups of four, checked by country length and mod-97."""
 
     name: str = "iban"
     kind: str = "IBAN"
-    pattern: re.Pattern[str] = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]){11,32}")
+    pattern: re.Pattern[str] = _IBAN
 
     def find(self, text: str) -> Iterator[Span]:
         """Spans of valid IBANs; characters after the country's length are not included."""
         for match in self.pattern.finditer(text):
-            candidate = match.group()
-            length = iban_prefix_length(candidate.replace(" ", ""))
-            if length:
-                yield match.start(), match.start() + _printed_length(candidate, length)
+            yield from _valid_iban(match)
 
     def find_in(self, scan: TextScan) -> Iterator[Span]:
-        """The spans of ``find(scan.text)``."""
-        return self.find(scan.text)
+        """The spans of ``find(scan.text)``; the built-in pattern is tried only where the text has two
+        capitals then two digits (found in the scan's character classes by a literal search), and
+        from the end of each match on, as ``finditer`` does."""
+        if self.pattern is not _IBAN:
+            yield from self.find(scan.text)
+            return
+        text, resume = scan.text, 0
+        for candidate in _IBAN_START_CLASSES.finditer(scan.classes):
+            if candidate.start() >= resume and (match := _IBAN.match(text, candidate.start())):
+                resume = match.end()
+                yield from _valid_iban(match)
+
+
+def _valid_iban(match: re.Match[str]) -> Iterator[Span]:
+    candidate = match.group()
+    length = iban_prefix_length(candidate.replace(" ", ""))
+    if length:
+        yield match.start(), match.start() + _printed_length(candidate, length)
 
 
 def _printed_length(printed: str, compact_length: int) -> int:

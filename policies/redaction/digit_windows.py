@@ -32,16 +32,27 @@ Span = tuple[int, int]
 DIGIT_VALUE_CHARS: Final = "0123456789().+ -"
 CONTEXT_BEFORE: Final = 1
 CONTEXT_AFTER: Final = 2
-# Each character as one byte of its class: "d" an ASCII digit, "s" one of the other value characters,
-# "x" anything else. Latin-1 with "?" for the rest keeps one byte per character, so positions match.
 _CLASSES: Final = bytes(
-    ord("d") if chr(byte) in "0123456789" else ord("s") if chr(byte) in "().+ -" else ord("x")
+    ord("d")
+    if chr(byte) in "0123456789"
+    else ord("s")
+    if chr(byte) in "().+ -"
+    else ord("U")
+    if chr(byte) in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    else ord("x")
     for byte in range(256)
 )
 # A first digit, three more with only value characters between, then the rest of the run. Led by
 # a literal byte, the engine jumps between digits faster than a character class lets it; the value
 # characters before the first digit are added in Python.
 _CORE_FROM_FIRST_DIGIT: Final = re.compile(rb"d(?:s*+d){3}[ds]*+")
+
+
+def character_classes(text: str) -> bytes:
+    """Each character of ``text`` as one byte naming its class: ``d`` an ASCII digit, ``s`` one of
+    `` ().+-``, ``U`` an ASCII capital, ``x`` anything else (one C pass; Latin-1 with ``?`` for the
+    other characters keeps one byte per character, so positions are the text's)."""
+    return text.encode("latin-1", "replace").translate(_CLASSES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +70,9 @@ class DigitWindows:
     shifts: tuple[int, ...]
 
     @classmethod
-    def of(cls, text: str) -> DigitWindows:
-        """The windows of ``text``: one pass of a regular expression over its character classes."""
+    def of(cls, text: str, classes: bytes) -> DigitWindows:
+        """The windows of ``text``: one pass of a regular expression over its ``character_classes``."""
         value_chars = DIGIT_VALUE_CHARS
-        classes = text.encode("latin-1", "replace").translate(_CLASSES)
         pieces: list[str] = []
         starts: list[int] = []
         cores: list[Span] = []

@@ -51,8 +51,12 @@ PIECES = [
     "..",
     "++",
     "((",
+    "GB",
+    "DE8",
+    "X",
+    "WEST ",
 ]
-KINDS = ("phone", "card", "ssn", "ip")
+KINDS = ("phone", "card", "ssn", "ip", "iban")
 
 
 def generated_text(rng: random.Random) -> str:
@@ -89,6 +93,24 @@ def test_every_built_in_detector_finds_the_same_spans_with_its_shortcuts_in_gene
             found[name] += len(expected)
     # the texts exercise every digit detector, not only their misses
     assert all(found[name] > 50 for name in KINDS), found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NO9386011117947 DE89 3704 0044 0532 0130 00",
+        "XGB82WEST12345698765432 GB82WEST12345698765432",
+        "415-555-2671",
+        "a415-555-2671",
+        "10.0.0.12.5 1.2.3.4",
+        "+1 (415) 555-2671+44 20 7946 0958",
+        "4111 1111 1111 1111 1111 1111 1111",
+        "123-45-6789-0 123-45-6789",
+    ],
+)
+def test_values_at_the_text_edges_and_overlapping_candidates_give_the_same_spans(text):
+    for name, detector in DETECTORS.items():
+        assert shortcut(detector, text) == full_scan(detector, text), name
 
 
 @pytest.mark.parametrize("size", [10_000, 100_000])
