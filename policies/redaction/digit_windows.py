@@ -4,7 +4,9 @@ Those values are made only of the characters of :data:`DIGIT_VALUE_CHARS` and ho
 digits, so each lies inside a maximal run of those characters that holds four digits or more (a
 *core*). JSON text is mostly letters and punctuation: the cores of a 100 KB tools/call result are
 about 3 % of it. The digit detectors then scan the cores, each cut out with the characters around
-it that their look-arounds read, instead of the whole text, and their spans are mapped back.
+it that their look-arounds read, instead of the whole text, and their spans are mapped back. The
+cores are found over :func:`character_classes` (one byte per character), which the IBAN detector
+also uses to find where an IBAN can start.
 
 Why the spans are exactly the ones a scan of the whole text finds, for a detector that qualifies
 (see ``PatternDetector.digit_gated``):
@@ -16,7 +18,8 @@ Why the spans are exactly the ones a scan of the whole text finds, for a detecto
   on the :data:`CONTEXT_BEFORE` characters before it and :data:`CONTEXT_AFTER` after it (the widest
   look-behind reads one character before a match, the widest look-ahead two after its end), which
   are cut out with it; a core at a text edge is the first or last window, so the edge is kept too;
-- matches outside every core (made of the context characters of neighbouring windows) are dropped.
+- matches outside every core (made of the context characters of neighbouring windows: three at
+  most, too few to hold four digits) are dropped.
 """
 
 from __future__ import annotations
