@@ -22,13 +22,18 @@ needs no change to use it::
 The text a detector sees may hold several values separated by ``NUL`` (see
 :data:`~policies.redaction.redactor.VALUE_SEPARATOR`); a span should not cross one, and the redactor
 splits any that does.
+
+The built-in detectors also have ``find_in(scan)``: the same spans as ``find(scan.text)``, found
+faster by sharing work between detectors through a :class:`TextScan` (the phone, card, SSN and IPv4
+patterns scan only the :class:`~policies.redaction.digit_windows.DigitWindows` of the text). A
+detector without it is called with ``find``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, Protocol, runtime_checkable
 
@@ -41,6 +46,7 @@ from policies.redaction.checksums import (
     luhn_valid,
     ssn_valid,
 )
+from policies.redaction.digit_windows import DigitWindows, character_classes
 
 Span = tuple[int, int]
 
@@ -64,6 +70,47 @@ class Detector(Protocol):
         ...
 
 
+@runtime_checkable
+class ScanningDetector(Detector, Protocol):
+    """A detector that can share work with the others scanning the same text."""
+
+    def find_in(self, scan: TextScan) -> Iterable[Span]:
+        """Exactly the spans of ``find(scan.text)``."""
+        ...
+
+
+class TextScan:
+    """The text every detector of a redactor scans, and views of it computed once for all of them."""
+
+    __slots__ = ("_classes", "_digit_windows", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._classes: bytes | None = None
+        self._digit_windows: DigitWindows | None = None
+
+    @property
+    def classes(self) -> bytes:
+        """The text's :func:`~policies.redaction.digit_windows.character_classes` (computed on first use)."""
+        if self._classes is None:
+            self._classes = character_classes(self.text)
+        return self._classes
+
+    @property
+    def digit_windows(self) -> DigitWindows:
+        """Where the digit-only values can be (computed on first use)."""
+        if self._digit_windows is None:
+            self._digit_windows = DigitWindows.of(self.text, self.classes)
+        return self._digit_windows
+
+
+def finder_of(detector: Detector) -> Callable[[TextScan], Iterable[Span]]:
+    """``find_in`` of a detector that has it (the built-in ones), else ``find`` on the scan's text."""
+    if isinstance(detector, ScanningDetector):
+        return detector.find_in
+    return lambda scan: detector.find(scan.text)
+
+
 def _always(_: str) -> bool:
     return True
 
@@ -75,6 +122,12 @@ class PatternDetector:
     A match right after one of the ``not_after`` characters is dropped: for a pattern led by a
     literal prefix this test is cheaper than a lookbehind, which stops the engine from jumping
     straight to the prefix.
+
+    ``digit_gated`` lets ``find_in`` scan only the text's digit windows. Set it only for a pattern
+    whose every match is made of ``0-9 ().+-`` and holds four digits or more, whose look-behinds
+    read at most one character before the match (``not_after`` reads one) and look-aheads at most
+    two after it: the windows then give the very same spans (see
+    :mod:`~policies.redaction.digit_windows`).
     """
 
     name: str
@@ -82,6 +135,7 @@ class PatternDetector:
     pattern: re.Pattern[str]
     accept: Callable[[str], bool] = _always
     not_after: str = ""
+    digit_gated: bool = False
 
     def find(self, text: str) -> Iterator[Span]:
         """Spans of the accepted matches, left to right."""
@@ -93,6 +147,13 @@ class PatternDetector:
             if accept(match.group()):
                 yield match.span()
 
+    def find_in(self, scan: TextScan) -> Iterator[Span]:
+        """The spans of ``find(scan.text)``, from the digit windows when the pattern is gated."""
+        if not self.digit_gated:
+            return self.find(scan.text)
+        windows = scan.digit_windows
+        return windows.spans(self.find(windows.text))
+
 
 @dataclass(frozen=True, slots=True)
 class AnchoredDetector:
@@ -101,7 +162,8 @@ class AnchoredDetector:
     Starting at the rare character lets the engine skip most of the text. The span then takes in
     up to ``extend_max`` characters of ``extend_over`` before the match (needing at least
     ``extend_min``), and is dropped when the character before it is one of ``not_after`` or
-    ``accept`` rejects it.
+    ``accept`` rejects it. ``digit_gated`` is as for :class:`PatternDetector`, counting the
+    extension and the ``not_after`` test as part of the match and its look-behind.
     """
 
     name: str
@@ -112,6 +174,7 @@ class AnchoredDetector:
     extend_min: int = 0
     not_after: str = ""
     accept: Callable[[str], bool] = _always
+    digit_gated: bool = False
 
     def find(self, text: str) -> Iterator[Span]:
         """Spans of the accepted, extended matches, left to right."""
@@ -125,6 +188,13 @@ class AnchoredDetector:
             if self.accept(text[start:end]):
                 yield start, end
 
+    def find_in(self, scan: TextScan) -> Iterator[Span]:
+        """The spans of ``find(scan.text)``, from the digit windows when the pattern is gated."""
+        if not self.digit_gated:
+            return self.find(scan.text)
+        windows = scan.digit_windows
+        return windows.spans(self.find(windows.text))
+
 
 @dataclass(frozen=True, slots=True)
 class CompositeDetector:
@@ -133,15 +203,31 @@ class CompositeDetector:
     name: str
     kind: str
     parts: tuple[Detector, ...]
+    _finders: tuple[Callable[[TextScan], Iterable[Span]], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_finders", tuple(map(finder_of, self.parts)))
 
     def find(self, text: str) -> list[Span]:
         """The spans of every part, left to right; a span overlapping an earlier, longer one is left out."""
-        spans = sorted((span for part in self.parts for span in part.find(text)), key=lambda s: (s[0], -s[1]))
-        kept: list[Span] = []
-        for start, end in spans:
-            if not kept or start >= kept[-1][1]:
-                kept.append((start, end))
-        return kept
+        return _without_overlaps(span for part in self.parts for span in part.find(text))
+
+    def find_in(self, scan: TextScan) -> list[Span]:
+        """The spans of ``find(scan.text)``, each part sharing the scan's work where it can."""
+        return _without_overlaps(span for find in self._finders for span in find(scan))
+
+
+def _without_overlaps(spans: Iterable[Span]) -> list[Span]:
+    kept: list[Span] = []
+    for start, end in sorted(spans, key=lambda s: (s[0], -s[1])):
+        if not kept or start >= kept[-1][1]:
+            kept.append((start, end))
+    return kept
+
+
+_IBAN: Final = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]){11,32}")
+# Where an IBAN can start, in character classes (it cannot overlap itself: every start is found).
+_IBAN_START_CLASSES: Final = re.compile(rb"UUdd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,15 +236,32 @@ class IbanDetector:
 
     name: str = "iban"
     kind: str = "IBAN"
-    pattern: re.Pattern[str] = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]){11,32}")
+    pattern: re.Pattern[str] = _IBAN
 
     def find(self, text: str) -> Iterator[Span]:
         """Spans of valid IBANs; characters after the country's length are not included."""
         for match in self.pattern.finditer(text):
-            candidate = match.group()
-            length = iban_prefix_length(candidate.replace(" ", ""))
-            if length:
-                yield match.start(), match.start() + _printed_length(candidate, length)
+            yield from _valid_iban(match)
+
+    def find_in(self, scan: TextScan) -> Iterator[Span]:
+        """The spans of ``find(scan.text)``; the built-in pattern is tried only where the text has two
+        capitals then two digits (found in the scan's character classes by a literal search), and
+        from the end of each match on, as ``finditer`` does."""
+        if self.pattern is not _IBAN:
+            yield from self.find(scan.text)
+            return
+        text, resume = scan.text, 0
+        for candidate in _IBAN_START_CLASSES.finditer(scan.classes):
+            if candidate.start() >= resume and (match := _IBAN.match(text, candidate.start())):
+                resume = match.end()
+                yield from _valid_iban(match)
+
+
+def _valid_iban(match: re.Match[str]) -> Iterator[Span]:
+    candidate = match.group()
+    length = iban_prefix_length(candidate.replace(" ", ""))
+    if length:
+        yield match.start(), match.start() + _printed_length(candidate, length)
 
 
 def _printed_length(printed: str, compact_length: int) -> int:
@@ -227,13 +330,13 @@ PHONE: Final = CompositeDetector(
     "phone",
     "PHONE",
     tuple(
-        PatternDetector("phone", "PHONE", pattern, _phone_accept)
+        PatternDetector("phone", "PHONE", pattern, _phone_accept, digit_gated=True)
         for pattern in (_PHONE_INTERNATIONAL, _PHONE_NANP_PARENTHESES, _PHONE_NANP)
     ),
 )
-CARD: Final = PatternDetector("card", "CARD", _CARD, luhn_valid)
+CARD: Final = PatternDetector("card", "CARD", _CARD, luhn_valid, digit_gated=True)
 IBAN: Final = IbanDetector()
-SSN: Final = PatternDetector("ssn", "SSN", _SSN, ssn_valid)
+SSN: Final = PatternDetector("ssn", "SSN", _SSN, ssn_valid, digit_gated=True)
 IP: Final = CompositeDetector(
     "ip",
     "IP",
@@ -247,6 +350,7 @@ IP: Final = CompositeDetector(
             extend_min=1,
             not_after=_WORD_CHARS + ".:",
             accept=ip_address_valid,
+            digit_gated=True,
         ),
         AnchoredDetector(
             "ipv6",

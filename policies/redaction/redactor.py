@@ -2,7 +2,9 @@
 
 Built once per policy change and shared by every call. ``redact_json`` joins every string of a
 result with :data:`VALUE_SEPARATOR` and runs each detector once over the joined text, so the cost
-per call is one pass per detector whatever the number of strings, then maps the spans back.
+per call is one pass per detector whatever the number of strings (the phone, card, SSN and IPv4
+patterns pass over the text's :mod:`~policies.redaction.digit_windows` only), then maps the spans
+back and copies only the containers that hold a changed string.
 
 Overlapping spans (an AWS key id that is also the local part of an e-mail address, a span of a
 plug-in detector inside a built-in one) merge into one redaction labelled by the longest span, the
@@ -14,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, final
 
-from policies.redaction.detectors import Detector
+from policies.redaction.detectors import Detector, Span, TextScan, finder_of
 
 VALUE_SEPARATOR: Final = "\x00"
 PSEUDONYM_HEX_CHARS: Final = 8
@@ -76,6 +79,7 @@ class Redactor:
     mode: RedactionMode = RedactionMode.ENFORCE
     key: bytes = field(default=b"", repr=False)
     max_depth: int = DEFAULT_MAX_DEPTH
+    _finders: tuple[Callable[[TextScan], Iterable[Span]], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.detectors:
@@ -84,6 +88,7 @@ class Redactor:
             if not isinstance(detector, Detector):
                 raise ValueError(f"{detector!r} is not a detector (name, kind, find)")
         object.__setattr__(self, "detectors", tuple(self.detectors))
+        object.__setattr__(self, "_finders", tuple(map(finder_of, self.detectors)))
         object.__setattr__(self, "action", RedactionAction(self.action))
         object.__setattr__(self, "mode", RedactionMode(self.mode))
         if self.action is RedactionAction.PSEUDONYM and len(self.key) < MIN_PSEUDONYM_KEY_BYTES:
@@ -108,22 +113,28 @@ class Redactor:
         Dict keys are left as they are. Under ``drop`` a dict field or list item whose string
         holds a detection is removed; a top-level string is returned as :data:`DROP`. Raises
         :class:`RedactionDepthError` past ``max_depth`` nested containers.
+
+        ``value`` itself comes back when nothing is to change, and is never modified: when
+        something changes, the containers on the way to each change are new, and the others are
+        shared with ``value``.
         """
         strings: list[str] = []
-        _collect_strings(value, strings, self.max_depth)
+        sizes: list[tuple[int, int]] = []
+        _collect_strings(value, strings, sizes, self.max_depth)
         findings = self._scan(strings) if strings else {}
         counts = _count(findings)
         if not findings or self.mode is RedactionMode.MONITOR:
             return value, counts
         replacements = {index: self._rewrite(strings[index], found) for index, found in findings.items()}
-        return _Rebuild(replacements).value(value), counts
+        return _Rebuild.of(replacements, sizes, len(strings)).value(value), counts
 
     def _scan(self, strings: list[str]) -> dict[int, list[Finding]]:
         """Findings per string index, overlaps merged, in text order."""
         joined = strings[0] if len(strings) == 1 else VALUE_SEPARATOR.join(strings)
+        scan = TextScan(joined)
         spans: list[tuple[int, int, int]] = []
-        for order, detector in enumerate(self.detectors):
-            for span in detector.find(joined):
+        for order, (detector, find) in enumerate(zip(self.detectors, self._finders, strict=True)):
+            for span in find(scan):
                 start, end = _checked_span(detector, span, len(joined))
                 spans.append((start, end, order))
         if not spans:
@@ -212,35 +223,63 @@ def _count(findings: dict[int, list[Finding]]) -> Counts:
     return counts
 
 
-def _collect_strings(value: object, strings: list[str], depth_left: int) -> None:
-    """Append every string value in walk order (dict values in order, list items in order)."""
+def _collect_strings(
+    value: object, strings: list[str], sizes: list[tuple[int, int]], depth_left: int
+) -> None:
+    """Append every string value in walk order (dict values in order, list items in order), and for
+    each container, in walk order, where its strings and its containers end (the numbers of strings
+    and containers collected once the walk leaves it)."""
     if isinstance(value, str):
         strings.append(value)
     elif isinstance(value, dict | list):
         if depth_left == 0:
             raise RedactionDepthError("the JSON value nests too deeply to be redacted")
+        slot = len(sizes)
+        sizes.append(_NOT_YET_COUNTED)
         items = value.values() if isinstance(value, dict) else value
         for item in items:
             if isinstance(item, str):
                 strings.append(item)
             elif isinstance(item, dict | list):
-                _collect_strings(item, strings, depth_left - 1)
+                _collect_strings(item, strings, sizes, depth_left - 1)
+        sizes[slot] = (len(strings), len(sizes))
+
+
+_NOT_YET_COUNTED: Final = (0, 0)
 
 
 @dataclass(slots=True)
 class _Rebuild:
-    """Copies a JSON value, putting replacement ``i`` in place of the i-th string in walk order."""
+    """The JSON value with replacement ``i`` in place of the i-th string in walk order.
+
+    Only the containers holding a replaced string (and those holding them) are copied; the others,
+    skipped whole thanks to the ``sizes`` the collection counted, are kept as they are: the result
+    shares them with the value given.
+    """
 
     replacements: dict[int, str | Dropped]
+    sizes: list[tuple[int, int]]
+    # The replaced indices in order, then one past the last string.
+    changes: list[int]
     index: int = 0
+    container: int = 0
+
+    @classmethod
+    def of(
+        cls, replacements: dict[int, str | Dropped], sizes: list[tuple[int, int]], strings: int
+    ) -> _Rebuild:
+        return cls(replacements, sizes, [*sorted(replacements), strings])
 
     def value(self, value: object) -> object:
         if isinstance(value, str):
             return self._string(value)
-        if isinstance(value, dict):
-            return self._dict(value)
-        if isinstance(value, list):
-            return self._list(value)
+        if isinstance(value, dict | list):
+            strings_end, containers_end = self.sizes[self.container]
+            if self.changes[bisect_left(self.changes, self.index)] >= strings_end:
+                self.index, self.container = strings_end, containers_end
+                return value
+            self.container += 1
+            return self._dict(value) if isinstance(value, dict) else self._list(value)
         return value
 
     def _string(self, value: str) -> str | Dropped:
@@ -252,7 +291,7 @@ class _Rebuild:
         result: dict[object, object] = {}
         new: object
         for key, item in value.items():
-            # Strings and scalars inline: this loop runs once per value of the result.
+            # Strings and scalars inline: this loop runs once per value of the changed containers.
             if isinstance(item, str):
                 new = self.replacements.get(self.index, item)
                 self.index += 1
