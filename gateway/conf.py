@@ -30,6 +30,7 @@ class Spec:
     minimum: float | None = None
     maximum: float | None = None
     doc: str = ""
+    allow_empty: bool = False
 
 
 # The one place each GATEWAY_* setting's default and range is stated (the README's table mirrors it).
@@ -53,6 +54,12 @@ SPECS: dict[str, Spec] = {
     "AUDIT_FSYNC_SECONDS": Spec(float, 1.0, 0.01, 60.0, "group fsync interval of the audit write-ahead file"),
     "AUDIT_LAG_WARN_EVENTS": Spec(
         int, 10_000, 1, 100_000_000, "audit events not yet in the database before a warning is logged"
+    ),
+    "UPSTREAM_ALLOW": Spec(
+        str,
+        "",
+        doc="CIDRs and host globs (comma-separated) upstreams may be at beyond public addresses",
+        allow_empty=True,
     ),
     "REDIS_TIMEOUT_SECONDS": Spec(
         float, 1.0, 0.01, 60.0, "seconds of Redis time (not event-loop lag) before Redis counts as down"
@@ -81,6 +88,7 @@ class GatewaySettings:
     audit_fsync_seconds: float
     audit_lag_warn_events: int
     redis_timeout_seconds: float
+    upstream_allow: str
     redis_url: str
     encryption_keys: tuple[str, ...]
 
@@ -94,8 +102,10 @@ def convert(name: str, value: Any) -> Any:
     except (TypeError, ValueError):
         raise ImproperlyConfigured(f"{variable} must be a {spec.kind.__name__}, got {value!r}") from None
     if spec.kind is str:
-        if not converted.strip():
+        if not converted.strip() and not spec.allow_empty:
             raise ImproperlyConfigured(f"{variable} must not be empty")
+        if name == "UPSTREAM_ALLOW":
+            _check_upstream_allow(variable, converted)
         return converted
     if converted != converted or converted in (float("inf"), float("-inf")):  # NaN, infinities
         raise ImproperlyConfigured(f"{variable} must be a finite number, got {value!r}")
@@ -104,6 +114,15 @@ def convert(name: str, value: Any) -> Any:
     if spec.maximum is not None and converted > spec.maximum:
         raise ImproperlyConfigured(f"{variable} must be at most {spec.maximum:g}, got {value!r}")
     return converted
+
+
+def _check_upstream_allow(variable: str, value: str) -> None:
+    from gateway.egress import parse_allow
+
+    try:
+        parse_allow(value)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{variable}: {error}") from None
 
 
 def build_gateway_settings(user: dict[str, Any], *, redis_url: str, keys: list[str]) -> GatewaySettings:

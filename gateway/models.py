@@ -89,14 +89,24 @@ class Target(models.Model):
         return [line.strip().rstrip("/") for line in self.allowed_origins.splitlines() if line.strip()]
 
     def clean(self) -> None:
-        """Refuse trusted URL hosts that are not bare host names (a scheme, port or path never matches)."""
+        """Refuse an upstream the SSRF policy forbids (gateway/egress.py: its host resolved now) and
+        trusted URL hosts that are not bare host names (a scheme, port or path never matches)."""
+        from gateway.egress import EgressRefused, egress_policy
+
+        errors: dict[str, str] = {}
+        if self.upstream_url:
+            try:
+                egress_policy().check_url(self.upstream_url)
+            except EgressRefused as error:
+                errors["upstream_url"] = str(error)
         bad = [host for host in _lines(self.trusted_url_hosts) if not is_host_name(host)]
         if bad:
-            message = (
+            errors["trusted_url_hosts"] = (
                 f"Not a bare host name: {', '.join(map(repr, bad))}. Give names such as docs.example.com, "
                 "one per line, without scheme, port or path."
             )
-            raise ValidationError({"trusted_url_hosts": message})
+        if errors:
+            raise ValidationError(errors)
 
     def trusted_url_host_list(self) -> list[str]:
         """The hosts whose URLs the poisoning scan accepts: the upstream's own and the listed ones."""

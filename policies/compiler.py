@@ -179,6 +179,9 @@ class CompiledTarget:
     upstream_headers: tuple[tuple[str, str], ...]
     timeout_seconds: float
     allowed_origins: frozenset[str]
+    # Why the SSRF policy refuses the upstream's IP address when the URL writes one out ("" if not);
+    # a host name is judged on each new connection instead (gateway/egress.py).
+    upstream_refused: str = ""
     # Tool pinning (MCP targets): the pinned tools by name, and the target's settings.
     tools: Mapping[str, CompiledTool] = field(default_factory=dict)
     hold_new_tools: bool = False

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from gateway.crypto import decrypt_secret
+from gateway.egress import egress_policy
 from gateway.models import Credential, Target
 from policies.compiler import (
     CompiledCredential,
@@ -146,6 +147,7 @@ def compile_target(target: Target) -> CompiledTarget:
         upstream_headers=headers,
         timeout_seconds=target.timeout_seconds,
         allowed_origins=frozenset(target.allowed_origin_list()),
+        upstream_refused=egress_policy().literal_refusal(target.upstream_url) or "",
         tools={pin.name: compile_pinned_tool(pin) for pin in PinnedTool.objects.filter(target=target)},
         hold_new_tools=target.hold_new_tools,
         validate_arguments=target.validate_arguments,

@@ -15,7 +15,12 @@ os.environ.setdefault("DEBUG", "0")
 from gateway.settings import *  # noqa: F403
 from gateway.settings import BASE_DIR, GATEWAY
 
-GATEWAY = {**GATEWAY, "AUDIT_WAL_DIR": str(BASE_DIR / "var" / f"test-audit-wal-{os.getpid()}")}
+GATEWAY = {
+    **GATEWAY,
+    "AUDIT_WAL_DIR": str(BASE_DIR / "var" / f"test-audit-wal-{os.getpid()}"),
+    # The tests' upstreams listen on loopback, and DEBUG is off: allow loopback as a deployment would.
+    "UPSTREAM_ALLOW": "127.0.0.0/8,::1",
+}
 LOGGING = {"version": 1, "disable_existing_loggers": False}  # pytest captures logs itself
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Admin pages render without a collectstatic run; test_serve.py covers the production storage.

@@ -20,6 +20,7 @@ from gateway.proxy.errors import (
     InvalidRequest,
     SessionNotFound,
     TargetNotFound,
+    UpstreamUnavailable,
 )
 from gateway.proxy.jsonrpc import Route, parse_body, route_for
 from gateway.proxy.paths import check_query_string, normalize_proxy_path
@@ -234,6 +235,10 @@ async def forward(ctx: ProxyContext) -> None:
     ResponseTooLarge (502) and UpstreamTimeout (504) before the status is sent.
     """
     target = ctx.require_target()
+    if target.upstream_refused:  # an IP address written out never reaches the resolver's check
+        raise UpstreamUnavailable(
+            f"Upstream of target {target.slug!r} not reached: {target.upstream_refused}"
+        )
     conf = ctx.runtime.conf
     # The session's GET event stream may rightly stay open, and quiet, for a long time.
     session_stream = ctx.method == "GET" and target.is_mcp

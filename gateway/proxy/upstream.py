@@ -22,6 +22,7 @@ import aiohttp
 import yarl
 
 from gateway.conf import GatewaySettings
+from gateway.egress import EgressRefused, PolicyResolver, egress_policy
 from gateway.proxy.errors import GatewayError, ResponseTooLarge, UpstreamTimeout, UpstreamUnavailable
 from gateway.proxy.paths import encode_subpath
 
@@ -65,7 +66,14 @@ _STREAM_CHUNK = 64 * 1024
 
 def create_upstream_client(conf: GatewaySettings) -> aiohttp.ClientSession:
     """The process's pooled client: keep-alive connections, no redirects, no cookies, no env proxies."""
-    connector = aiohttp.TCPConnector(limit=conf.upstream_max_connections, limit_per_host=0, ttl_dns_cache=60)
+    # Every new connection's addresses pass the SSRF policy (gateway/egress.py), so DNS answers that
+    # changed since the target was saved are judged again; the DNS cache keeps judged answers only.
+    connector = aiohttp.TCPConnector(
+        limit=conf.upstream_max_connections,
+        limit_per_host=0,
+        ttl_dns_cache=60,
+        resolver=PolicyResolver(egress_policy()),
+    )
     return aiohttp.ClientSession(
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),
@@ -164,6 +172,9 @@ def _upstream_failure(
     exc: BaseException, target_slug: str, deadline: float | None, total: float | None, verb: str
 ) -> GatewayError:
     """The 504 or 502 for an upstream failure, naming the deadline when it was the deadline."""
+    refused = getattr(exc, "os_error", None)
+    if isinstance(refused, EgressRefused):
+        return UpstreamUnavailable(f"Upstream of target {target_slug!r} not reached: {refused}")
     if not isinstance(exc, TimeoutError):
         return UpstreamUnavailable(f"Upstream of target {target_slug!r} {verb} ({type(exc).__name__})")
     if deadline is not None and asyncio.get_running_loop().time() >= deadline:
