@@ -230,5 +230,6 @@ def test_every_gateway_setting_has_a_readme_row_with_its_default():
     documented = readme_defaults(tuple(f"GATEWAY_{name}" for name in SPECS))
 
     for name, spec in SPECS.items():
-        default = documented[f"GATEWAY_{name}"].split("`")[1]
+        cell = documented[f"GATEWAY_{name}"]
+        default = "" if cell.startswith("empty") else cell.split("`")[1]
         assert (default if spec.kind is str else spec.kind(default)) == spec.default, name
