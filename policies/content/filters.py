@@ -35,7 +35,7 @@ from typing import Any, Literal
 import orjson
 
 from policies.content.paths import CompiledPath, compile_json_path
-from policies.content.selection import Node, location
+from policies.content.selection import Document, Node, location
 
 FilterMode = Literal["enforce", "monitor"]
 # Anchored, one character class then one literal: linear, whatever the text.
@@ -116,14 +116,17 @@ class _Run:
         if not isinstance(document, (dict, list)):
             return False
         changed = False
+        shared = Document(document)  # its walk is shared by every path, invalidated by what they remove
         for index, compiled in enumerate(self.filters):
             if compiled.enforces:
                 for path in compiled.paths:
-                    removed = _destroy(path.locate(document))
+                    nodes = path.locate_in(shared)
+                    removed = _destroy(nodes)
+                    shared.removed(nodes)
                     self.counts[index] += removed
                     changed = changed or removed > 0
             else:
-                seen = {location(node) for path in compiled.paths for node in path.locate(document)}
+                seen = {location(node) for path in compiled.paths for node in path.locate_in(shared)}
                 self.counts[index] += len(seen)
         self.changed = self.changed or changed
         return changed
@@ -156,17 +159,24 @@ class _Run:
 
 def _destroy(nodes: list[Node]) -> int:
     """Remove every located value; array elements from the highest position down."""
-    positions: dict[int, tuple[list[Any], list[int]]] = {}
+    positions: dict[int, list[Any]] = {}  # id of an array -> [the array, its positions...]
     for container, key, value in nodes:
-        if container is None:
+        if type(container) is dict:
+            container.pop(key, None)
+        elif container is None:
             value.clear()
         elif isinstance(container, dict):
             container.pop(key, None)
+        elif id(container) in positions:
+            positions[id(container)].append(key)
         else:
-            positions.setdefault(id(container), (container, []))[1].append(key)
-    for array, indices in positions.values():
-        for index in sorted(set(indices), reverse=True):
-            del array[index]
+            positions[id(container)] = [container, key]
+    for array, *indices in positions.values():
+        if len(indices) == 1:
+            del array[indices[0]]
+        else:
+            for index in sorted(set(indices), reverse=True):
+                del array[index]
     return len(nodes)
 
 

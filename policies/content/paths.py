@@ -42,6 +42,7 @@ from policies.content.selection import (
     ChildStep,
     ConditionStep,
     DescendantStep,
+    Document,
     FieldsStep,
     IndexStep,
     MemberChain,
@@ -68,8 +69,11 @@ class CompiledPath:
 
     def locate(self, document: Any) -> list[Node]:
         """Every location in ``document`` the path matches, each once."""
-        root: Node = (None, None, document)
-        found = self.selector.select([root], root)
+        return self.locate_in(Document(document))
+
+    def locate_in(self, document: Document) -> list[Node]:
+        """:meth:`locate` in a document other paths run on too, sharing its walk with them."""
+        found = self.selector.select([document.root], document)
         return distinct(found) if self.may_repeat else found
 
     def __str__(self) -> str:

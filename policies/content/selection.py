@@ -3,8 +3,9 @@
 A location (:data:`Node`) is the container holding a value (None for the document itself), the
 key in it and the value: deleting a value needs its container and key. Every step is linear in
 the nodes it is given; a descent (``..``) walks each container once with an explicit stack, so
-chains of descents stay linear and nothing recurses over the data. Built by
-:mod:`policies.content.paths`.
+chains of descents stay linear and nothing recurses over the data. A descent from the document
+itself (``$..``), the common one, reads the containers that the :class:`Document` lists once for
+every path and filter applied to it. Built by :mod:`policies.content.paths`.
 """
 
 from __future__ import annotations
@@ -19,27 +20,106 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 # A location: the container holding the value (None for the document itself), its key, the value.
 Node = tuple[Any, Any, Any]
+MISSING = object()  # what a member chain finds where the member is missing
 
 
 class Selector(Protocol):
     """One compiled step of a path: from the nodes it is given to the nodes it selects."""
 
-    def select(self, nodes: list[Node], root: Node) -> list[Node]: ...
+    def select(self, nodes: list[Node], document: Document) -> list[Node]: ...
+
+
+class Document:
+    """One JSON document that paths run on, one after another, sharing one walk for ``$..name``.
+
+    The first ``$..name`` lists the document's objects, in the order :func:`_container_values`
+    walks them, and every later one reads that list. Only deleting values changes a document while
+    paths run on it, and a caller that deletes located values tells :meth:`removed`. Before a later
+    ``$..name`` returns what it found, the containers among the deleted values are marked gone
+    with all they held (not before: a name no listed object has is absent whatever was deleted),
+    and what they held is left out. So it finds exactly what a walk of the document as it now is
+    would find, and nothing an earlier path destroyed. When the document holds one container at
+    two places (only a document built in Python can), the objects are listed again instead.
+    """
+
+    __slots__ = ("_gone", "_objects", "_removed", "_shared", "root")
+
+    def __init__(self, value: Any) -> None:
+        self.root: Node = (None, None, value)
+        self._objects: list[dict[str, Any]] | None = None
+        self._removed: list[list[Node]] = []  # what was deleted since, not yet marked gone
+        # The ids of the listed objects, and of the containers that held them, since deleted.
+        # A listed object stays alive in the list, so no other object can have its id.
+        self._gone: set[int] = set()
+        self._shared: bool | None = None  # whether an object is listed twice; None: not yet known
+
+    def members(self, name: str) -> list[Node]:
+        """``$..name``: the member ``name`` of every object in the document, in walk order."""
+        if self._objects is None:
+            self._objects, found = _objects_and_members(self.root[2], name)
+            return found
+        found = [(value, name, value[name]) for value in self._objects if name in value]
+        if not found or not (self._removed or self._gone):
+            return found
+        if self._removed and not self._mark_removed():
+            return self.members(name)  # listed again, from the document as it now is
+        gone = self._gone
+        return [node for node in found if id(node[0]) not in gone]
+
+    def removed(self, nodes: list[Node]) -> None:
+        """The values located by ``nodes`` were just deleted from the document."""
+        if self._objects is not None and nodes:
+            self._removed.append(nodes)
+
+    def _mark_removed(self) -> bool:
+        """Mark the deleted containers gone with all they held; False when the list was dropped
+        instead (the document itself was emptied, or it holds an object at two places).
+
+        Deleting scalars leaves the objects as they were; so does deleting array elements, which
+        shifts positions but keeps the same objects.
+        """
+        objects = self._objects or []
+        if self._shared is None:
+            self._shared = len(set(map(id, objects))) != len(objects)
+        stack: list[Any] = []
+        for nodes in self._removed:
+            for container, _, value in nodes:
+                if type(value) in _SCALARS:
+                    continue
+                if container is None or self._shared:
+                    self._forget()
+                    return False
+                if isinstance(value, (dict, list)):
+                    stack.append(value)
+        self._removed = []
+        gone, pop, push = self._gone, stack.pop, stack.append
+        while stack:
+            value = pop()
+            if id(value) in gone:  # marked already, with all it holds
+                continue
+            gone.add(id(value))
+            for child in value.values() if isinstance(value, dict) else value:
+                if type(child) not in _SCALARS and isinstance(child, (dict, list)):
+                    push(child)
+        return True
+
+    def _forget(self) -> None:
+        self._objects, self._removed, self._gone, self._shared = None, [], set(), None
 
 
 @dataclass(frozen=True, slots=True)
 class RootStep:
     """``$``: the document itself."""
 
-    def select(self, nodes: list[Node], root: Node) -> list[Node]:
-        return [root]
+    def select(self, nodes: list[Node], document: Document) -> list[Node]:
+        return [document.root]
 
 
 @dataclass(frozen=True, slots=True)
 class ThisStep:
     """``@``: the nodes as they are."""
 
-    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+    def select(self, nodes: list[Node], document: Document) -> list[Node]:
         return nodes
 
 
@@ -49,7 +129,7 @@ class FieldsStep:
 
     names: tuple[str, ...]
 
-    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+    def select(self, nodes: list[Node], document: Document) -> list[Node]:
         if len(self.names) == 1:
             name = self.names[0]
             return [
@@ -70,7 +150,7 @@ class MemberChain:
 
     names: tuple[str, ...]
 
-    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+    def select(self, nodes: list[Node], document: Document) -> list[Node]:
         found: list[Node] = []
         for node in nodes:
             for name in self.names:
@@ -82,12 +162,20 @@ class MemberChain:
                 found.append(node)
         return found
 
+    def member_of(self, value: Any) -> Any:
+        """The value at the end of the chain from ``value``, or :data:`MISSING`."""
+        for name in self.names:
+            if not isinstance(value, dict) or name not in value:
+                return MISSING
+            value = value[name]
+        return value
+
 
 @dataclass(frozen=True, slots=True)
 class WildcardStep:
     """``.*`` or ``[*]``: every member of an object, every element of an array."""
 
-    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+    def select(self, nodes: list[Node], document: Document) -> list[Node]:
         found: list[Node] = []
         for _, _, value in nodes:
             found.extend(_children(value))
@@ -100,8 +188,10 @@ class IndexStep:
 
     indices: tuple[int, ...]
 
-    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+    def select(self, nodes: list[Node], document: Document) -> list[Node]:
         found: list[Node] = []
+        if len(self.indices) == 1:
+            return self._one(nodes, self.indices[0])
         for _, _, value in nodes:
             if isinstance(value, list):
                 size = len(value)
@@ -109,6 +199,17 @@ class IndexStep:
                 found.extend(
                     (value, position, value[position]) for position in positions if 0 <= position < size
                 )
+        return found
+
+    @staticmethod
+    def _one(nodes: list[Node], index: int) -> list[Node]:
+        found: list[Node] = []
+        keep = found.append
+        for _, _, value in nodes:
+            if isinstance(value, list):
+                position = index + len(value) if index < 0 else index
+                if 0 <= position < len(value):
+                    keep((value, position, value[position]))
         return found
 
 
@@ -120,7 +221,7 @@ class SliceStep:
     end: int | None
     step: int | None
 
-    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+    def select(self, nodes: list[Node], document: Document) -> list[Node]:
         found: list[Node] = []
         if self.step == 0:
             return found
@@ -137,7 +238,7 @@ class ConditionStep:
 
     condition: Condition
 
-    def select(self, nodes: list[Node], root: Node) -> list[Node]:
+    def select(self, nodes: list[Node], document: Document) -> list[Node]:
         found: list[Node] = []
         holds = self.condition.holds
         for _, _, value in nodes:
@@ -155,8 +256,8 @@ class ChildStep:
     left: Selector
     right: Selector
 
-    def select(self, nodes: list[Node], root: Node) -> list[Node]:
-        return self.right.select(self.left.select(nodes, root), root)
+    def select(self, nodes: list[Node], document: Document) -> list[Node]:
+        return self.right.select(self.left.select(nodes, document), document)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +266,8 @@ class DescendantStep:
 
     Every step but ``@`` selects from inside containers, so unless ``right`` starts with ``@``
     only the containers are walked, and ``right`` reads them as values (their own location is
-    never a result). ``..name``, the common case, checks the names during the walk.
+    never a result). ``..name``, the common case, reads the named members of the objects walked.
+    From the document itself (``$..``) the walk is the :class:`Document`'s, shared by every path.
     """
 
     left: Selector
@@ -173,23 +275,25 @@ class DescendantStep:
     scalars_too: bool
     names: tuple[str, ...] | None = None
 
-    def select(self, nodes: list[Node], root: Node) -> list[Node]:
-        starts = self.left.select(nodes, root)
+    def select(self, nodes: list[Node], document: Document) -> list[Node]:
+        found: list[Node]
+        starts = self.left.select(nodes, document)
         if self.scalars_too:
-            return self.right.select(_walk(starts), root)
-        if self.names is not None and len(self.names) == 1 and len(starts) == 1:
-            return _named_members(starts[0][2], self.names[0])
-        containers = _container_values(starts)
-        if self.names is None:
-            return self.right.select([(None, None, value) for value in containers], root)
-        found: list[Node] = []
-        for name in self.names:
-            found.extend(
-                (value, name, value[name])
-                for value in containers
-                if isinstance(value, dict) and name in value
-            )
-        return found
+            return self.right.select(_walk(starts), document)
+        if self.names is not None:
+            if len(starts) == 1 and starts[0] is document.root:
+                found = []
+                for name in self.names:
+                    found.extend(document.members(name))
+                return found
+            if len(self.names) == 1 and len(starts) == 1:
+                return _named_members(starts[0][2], self.names[0])
+            objects = [value for value in _container_values(starts) if isinstance(value, dict)]
+            found = []
+            for name in self.names:
+                found.extend((value, name, value[name]) for value in objects if name in value)
+            return found
+        return self.right.select([(None, None, value) for value in _container_values(starts)], document)
 
 
 def _children(value: Any) -> list[Node]:
@@ -228,7 +332,7 @@ def _container_values(starts: list[Node]) -> list[Any]:
 
 def _named_members(start: Any, name: str) -> list[Node]:
     """``..name`` from one start: the member ``name`` of every object in it, in the order
-    :func:`_container_values` walks them, found during the one walk (the commonest filter path)."""
+    :func:`_container_values` walks them, found during the one walk."""
     found: list[Node] = []
     stack = [start]
     pop, push, keep = stack.pop, stack.extend, found.append
@@ -249,6 +353,33 @@ def _named_members(start: Any, name: str) -> list[Node]:
             else:
                 push(value)
     return found
+
+
+def _objects_and_members(start: Any, name: str) -> tuple[list[dict[str, Any]], list[Node]]:
+    """:func:`_named_members` of one start, listing on the way the objects it walks."""
+    objects: list[dict[str, Any]] = []
+    found: list[Node] = []
+    stack = [start]
+    pop, push, keep, listed = stack.pop, stack.extend, found.append, objects.append
+    while stack:
+        value = pop()
+        kind = type(value)
+        if kind is dict:
+            listed(value)
+            if name in value:
+                keep((value, name, value[name]))
+            push(value.values())
+        elif kind is list:
+            push(value)
+        elif kind not in _SCALARS and isinstance(value, (dict, list)):
+            if isinstance(value, dict):
+                listed(value)
+                if name in value:
+                    keep((value, name, value[name]))
+                push(value.values())
+            else:
+                push(value)
+    return objects, found
 
 
 def _walk_containers(starts: list[Node]) -> list[Node]:
