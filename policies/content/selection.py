@@ -33,25 +33,22 @@ class Document:
     """One JSON document that paths run on, one after another, sharing one walk for ``$..name``.
 
     The first ``$..name`` lists the document's objects, in the order :func:`_container_values`
-    walks them, and every later one reads that list. Only deleting values changes a document while
-    paths run on it, and a caller that deletes located values tells :meth:`removed`. Before a later
-    ``$..name`` returns what it found, the containers among the deleted values are marked gone
-    with all they held (not before: a name no listed object has is absent whatever was deleted),
-    and what they held is left out. So it finds exactly what a walk of the document as it now is
-    would find, and nothing an earlier path destroyed. When the document holds one container at
-    two places (only a document built in Python can), the objects are listed again instead.
+    walks them; later ones read that list. Only deleting values changes a document while paths
+    run on it, so every object the document still holds is listed, and a name no listed object has
+    is absent: the commonest answer, given without a walk. A caller that deletes located values
+    tells :meth:`removed`. Deleting scalars, or array elements (positions shift, the objects stay
+    the same), leaves the list exact; once a container was deleted, the list may also hold objects
+    no longer in the document, and a name some listed object has is looked for by walking the
+    document again. Either way ``$..name`` finds exactly what a walk of the document as it now is
+    would find, and nothing an earlier path destroyed.
     """
 
-    __slots__ = ("_gone", "_objects", "_removed", "_shared", "root")
+    __slots__ = ("_objects", "_stale", "root")
 
     def __init__(self, value: Any) -> None:
         self.root: Node = (None, None, value)
         self._objects: list[dict[str, Any]] | None = None
-        self._removed: list[list[Node]] = []  # what was deleted since, not yet marked gone
-        # The ids of the listed objects, and of the containers that held them, since deleted.
-        # A listed object stays alive in the list, so no other object can have its id.
-        self._gone: set[int] = set()
-        self._shared: bool | None = None  # whether an object is listed twice; None: not yet known
+        self._stale = False  # a container was deleted since the objects were listed
 
     def members(self, name: str) -> list[Node]:
         """``$..name``: the member ``name`` of every object in the document, in walk order."""
@@ -59,52 +56,18 @@ class Document:
             self._objects, found = _objects_and_members(self.root[2], name)
             return found
         found = [(value, name, value[name]) for value in self._objects if name in value]
-        if not found or not (self._removed or self._gone):
-            return found
-        if self._removed and not self._mark_removed():
-            return self.members(name)  # listed again, from the document as it now is
-        gone = self._gone
-        return [node for node in found if id(node[0]) not in gone]
+        if found and self._stale:
+            return _named_members(self.root[2], name)
+        return found
 
     def removed(self, nodes: list[Node]) -> None:
         """The values located by ``nodes`` were just deleted from the document."""
-        if self._objects is not None and nodes:
-            self._removed.append(nodes)
-
-    def _mark_removed(self) -> bool:
-        """Mark the deleted containers gone with all they held; False when the list was dropped
-        instead (the document itself was emptied, or it holds an object at two places).
-
-        Deleting scalars leaves the objects as they were; so does deleting array elements, which
-        shifts positions but keeps the same objects.
-        """
-        objects = self._objects or []
-        if self._shared is None:
-            self._shared = len(set(map(id, objects))) != len(objects)
-        stack: list[Any] = []
-        for nodes in self._removed:
-            for container, _, value in nodes:
-                if type(value) in _SCALARS:
-                    continue
-                if container is None or self._shared:
-                    self._forget()
-                    return False
-                if isinstance(value, (dict, list)):
-                    stack.append(value)
-        self._removed = []
-        gone, pop, push = self._gone, stack.pop, stack.append
-        while stack:
-            value = pop()
-            if id(value) in gone:  # marked already, with all it holds
-                continue
-            gone.add(id(value))
-            for child in value.values() if isinstance(value, dict) else value:
-                if type(child) not in _SCALARS and isinstance(child, (dict, list)):
-                    push(child)
-        return True
-
-    def _forget(self) -> None:
-        self._objects, self._removed, self._gone, self._shared = None, [], set(), None
+        if self._objects is None or self._stale:
+            return
+        for _, _, value in nodes:
+            if type(value) not in _SCALARS and isinstance(value, (dict, list)):
+                self._stale = True
+                return
 
 
 @dataclass(frozen=True, slots=True)
