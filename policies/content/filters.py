@@ -100,12 +100,14 @@ NOTHING_APPLIED = FilterOutcome(False, ())
 class _Run:
     """One application of a filter stack to one result (or one body of messages)."""
 
-    __slots__ = ("changed", "counts", "filters")
+    __slots__ = ("changed", "counts", "filters", "shares_walk")
 
     def __init__(self, filters: Sequence[CompiledFilter]) -> None:
         self.filters = filters
         self.counts = [0] * len(filters)
         self.changed = False
+        # Listing a document's objects for later `$..name` paths pays from the second one on.
+        self.shares_walk = sum(path.descends_by_name for f in filters for path in f.paths) > 1
 
     def outcome(self) -> FilterOutcome:
         counts = tuple(FilterCount(f.id, f.mode, n) for f, n in zip(self.filters, self.counts, strict=True))
@@ -116,7 +118,7 @@ class _Run:
         if not isinstance(document, (dict, list)):
             return False
         changed = False
-        shared = Document(document)  # its walk is shared by every path, invalidated by what they remove
+        shared = Document(document, shares_walk=self.shares_walk)
         for index, compiled in enumerate(self.filters):
             if compiled.enforces:
                 for path in compiled.paths:

@@ -52,6 +52,7 @@ from policies.content.selection import (
     SliceStep,
     ThisStep,
     WildcardStep,
+    descends_by_name_from_root,
     distinct,
 )
 
@@ -66,6 +67,8 @@ class CompiledPath:
     selector: Selector
     # Only a path using `@` or `$` past its start can reach one location twice.
     may_repeat: bool
+    # Starts with `$..name`, whose walk a Document can share with the next such path.
+    descends_by_name: bool = False
 
     def locate(self, document: Any) -> list[Node]:
         """Every location in ``document`` the path matches, each once."""
@@ -95,7 +98,9 @@ def compile_json_path(expression: str) -> CompiledPath:
     except Exception as exc:  # jsonpath-ng raises lexer, parser and plain exceptions alike
         raise ValueError(f"invalid JSON path {expression!r}: {exc}") from None
     selector = _compile(tree, expression)
-    return CompiledPath(text, selector, may_repeat=_anchors(tree) > 1)
+    return CompiledPath(
+        text, selector, may_repeat=_anchors(tree) > 1, descends_by_name=descends_by_name_from_root(selector)
+    )
 
 
 def _compile(node: Any, expression: str) -> Selector:

@@ -32,27 +32,31 @@ class Selector(Protocol):
 class Document:
     """One JSON document that paths run on, one after another, sharing one walk for ``$..name``.
 
-    The first ``$..name`` lists the document's objects, in the order :func:`_container_values`
-    walks them; later ones read that list. Only deleting values changes a document while paths
-    run on it, so every object the document still holds is listed, and a name no listed object has
-    is absent: the commonest answer, given without a walk. A caller that deletes located values
-    tells :meth:`removed`. Deleting scalars, or array elements (positions shift, the objects stay
-    the same), leaves the list exact; once a container was deleted, the list may also hold objects
-    no longer in the document, and a name some listed object has is looked for by walking the
-    document again. Either way ``$..name`` finds exactly what a walk of the document as it now is
-    would find, and nothing an earlier path destroyed.
+    When told it shares its walk, the first ``$..name`` lists the document's objects, in the
+    order :func:`_container_values` walks them; later ones read that list. Only deleting values
+    changes a document while paths run on it, so every object the document still holds is listed,
+    and a name no listed object has is absent: the commonest answer, given without a walk. A caller
+    that deletes located values tells :meth:`removed`. Deleting scalars, or array elements
+    (positions shift, the objects stay the same), leaves the list exact; once a container was
+    deleted, the list may also hold objects no longer in the document, and a name some listed
+    object has is looked for by walking the document again. Either way ``$..name`` finds exactly
+    what a walk of the document as it now is would find, and nothing an earlier path destroyed.
     """
 
-    __slots__ = ("_objects", "_stale", "root")
+    __slots__ = ("_objects", "_shares", "_stale", "root")
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: Any, *, shares_walk: bool = False) -> None:
+        """``shares_walk``: whether more than one ``$..name`` will run (listing costs a little)."""
         self.root: Node = (None, None, value)
+        self._shares = shares_walk
         self._objects: list[dict[str, Any]] | None = None
         self._stale = False  # a container was deleted since the objects were listed
 
     def members(self, name: str) -> list[Node]:
         """``$..name``: the member ``name`` of every object in the document, in walk order."""
         if self._objects is None:
+            if not self._shares:
+                return _named_members(self.root[2], name)
             self._objects, found = _objects_and_members(self.root[2], name)
             return found
         found = [(value, name, value[name]) for value in self._objects if name in value]
@@ -316,6 +320,15 @@ def _named_members(start: Any, name: str) -> list[Node]:
             else:
                 push(value)
     return found
+
+
+def descends_by_name_from_root(selector: Selector) -> bool:
+    """Whether the path starts with ``$..name`` (or ``$..['a','b']``): what :class:`Document` shares."""
+    while isinstance(selector, (ChildStep, DescendantStep)):
+        if isinstance(selector, DescendantStep) and isinstance(selector.left, RootStep):
+            return selector.names is not None and not selector.scalars_too
+        selector = selector.left
+    return False
 
 
 def _objects_and_members(start: Any, name: str) -> tuple[list[dict[str, Any]], list[Node]]:
