@@ -107,7 +107,7 @@ class _Run:
         self.counts = [0] * len(filters)
         self.changed = False
         # Listing a document's objects for later `$..name` paths pays from the second one on.
-        self.shares_walk = sum(path.descends_by_name for f in filters for path in f.paths) > 1
+        self.shares_walk = sum(path.names_descended for f in filters for path in f.paths) > 1
 
     def outcome(self) -> FilterOutcome:
         counts = tuple(FilterCount(f.id, f.mode, n) for f, n in zip(self.filters, self.counts, strict=True))

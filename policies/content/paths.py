@@ -52,8 +52,8 @@ from policies.content.selection import (
     SliceStep,
     ThisStep,
     WildcardStep,
-    descends_by_name_from_root,
     distinct,
+    names_descended_from_root,
 )
 
 MAX_PATH_CHARS = 1024
@@ -67,8 +67,8 @@ class CompiledPath:
     selector: Selector
     # Only a path using `@` or `$` past its start can reach one location twice.
     may_repeat: bool
-    # Starts with `$..name`, whose walk a Document can share with the next such path.
-    descends_by_name: bool = False
+    # The names of a starting `$..name`: walks a Document can share with the other paths.
+    names_descended: int = 0
 
     def locate(self, document: Any) -> list[Node]:
         """Every location in ``document`` the path matches, each once."""
@@ -99,7 +99,7 @@ def compile_json_path(expression: str) -> CompiledPath:
         raise ValueError(f"invalid JSON path {expression!r}: {exc}") from None
     selector = _compile(tree, expression)
     return CompiledPath(
-        text, selector, may_repeat=_anchors(tree) > 1, descends_by_name=descends_by_name_from_root(selector)
+        text, selector, may_repeat=_anchors(tree) > 1, names_descended=names_descended_from_root(selector)
     )
 
 

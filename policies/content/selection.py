@@ -3,9 +3,9 @@
 A location (:data:`Node`) is the container holding a value (None for the document itself), the
 key in it and the value: deleting a value needs its container and key. Every step is linear in
 the nodes it is given; a descent (``..``) walks each container once with an explicit stack, so
-chains of descents stay linear and nothing recurses over the data. A descent from the document
-itself (``$..``), the common one, reads the containers that the :class:`Document` lists once for
-every path and filter applied to it. Built by :mod:`policies.content.paths`.
+chains of descents stay linear and nothing recurses over the data. ``$..name``, the commonest
+descent, reads the objects that the :class:`Document` lists once for every path and filter
+applied to it. Built by :mod:`policies.content.paths`.
 """
 
 from __future__ import annotations
@@ -322,13 +322,14 @@ def _named_members(start: Any, name: str) -> list[Node]:
     return found
 
 
-def descends_by_name_from_root(selector: Selector) -> bool:
-    """Whether the path starts with ``$..name`` (or ``$..['a','b']``): what :class:`Document` shares."""
+def names_descended_from_root(selector: Selector) -> int:
+    """How many names a path starting ``$..name`` (2 for ``$..['a','b']``) looks for, else 0:
+    each is a :meth:`Document.members`, which a document can share."""
     while isinstance(selector, (ChildStep, DescendantStep)):
         if isinstance(selector, DescendantStep) and isinstance(selector.left, RootStep):
-            return selector.names is not None and not selector.scalars_too
+            return len(selector.names) if selector.names is not None and not selector.scalars_too else 0
         selector = selector.left
-    return False
+    return 0
 
 
 def _objects_and_members(start: Any, name: str) -> tuple[list[dict[str, Any]], list[Node]]:
