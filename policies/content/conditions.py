@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from policies.content.selection import MISSING, Document, MemberChain
+
 if TYPE_CHECKING:
     from policies.content.selection import Node, Selector
 
@@ -43,9 +45,16 @@ class Condition(Protocol):
     def holds(self, value: Any) -> bool: ...
 
 
+# A condition may use neither `$` nor `..` (refused when compiled): no step of its reads a document.
+_NO_DOCUMENT = Document(None)
+
+
 def _targets(selector: Selector, value: Any) -> list[Any]:
+    if type(selector) is MemberChain:  # `@.a.b`: one value at most, found without building nodes
+        found = selector.member_of(value)
+        return [] if found is MISSING else [found]
     node: Node = (None, None, value)
-    return [found for _, _, found in selector.select([node], node)]
+    return [found for _, _, found in selector.select([node], _NO_DOCUMENT)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +86,9 @@ class CompareLiteral:
     literal: Any
 
     def holds(self, value: Any) -> bool:
+        if type(self.target) is MemberChain:  # the common `@.kind == 'secret'`: one value at most
+            item = self.target.member_of(value)
+            return self.op == "!=" if item is MISSING else compare(self.op, item, self.literal)
         found = _targets(self.target, value)
         if not found:
             return self.op == "!="
@@ -125,6 +137,8 @@ def _is_number(value: Any) -> bool:
 
 def compare(op: str, left: Any, right: Any) -> bool:
     """One comparison between two JSON values."""
+    if type(left) is str and type(right) is str:  # the commonest case, first
+        return ORDERED[op](left, right)
     if (_is_number(left) and _is_number(right)) or (isinstance(left, str) and isinstance(right, str)):
         return ORDERED[op](left, right)
     return EQUALITY_ONLY[op](json_equal(left, right))

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import orjson
 
 from policies.content.paths import CompiledPath, compile_json_path
-from policies.content.selection import Node, location
+from policies.content.selection import Document, Node, location
 
 FilterMode = Literal["enforce", "monitor"]
 # Anchored, one character class then one literal: linear, whatever the text.
@@ -100,12 +100,14 @@ NOTHING_APPLIED = FilterOutcome(False, ())
 class _Run:
     """One application of a filter stack to one result (or one body of messages)."""
 
-    __slots__ = ("changed", "counts", "filters")
+    __slots__ = ("changed", "counts", "filters", "shares_walk")
 
     def __init__(self, filters: Sequence[CompiledFilter]) -> None:
         self.filters = filters
         self.counts = [0] * len(filters)
         self.changed = False
+        # Listing a document's objects for later `$..name` paths pays from the second one on.
+        self.shares_walk = sum(path.names_descended for f in filters for path in f.paths) > 1
 
     def outcome(self) -> FilterOutcome:
         counts = tuple(FilterCount(f.id, f.mode, n) for f, n in zip(self.filters, self.counts, strict=True))
@@ -116,14 +118,17 @@ class _Run:
         if not isinstance(document, (dict, list)):
             return False
         changed = False
+        shared = Document(document, shares_walk=self.shares_walk)
         for index, compiled in enumerate(self.filters):
             if compiled.enforces:
                 for path in compiled.paths:
-                    removed = _destroy(path.locate(document))
+                    nodes = path.locate_in(shared)
+                    removed = _destroy(nodes)
+                    shared.removed(nodes)
                     self.counts[index] += removed
                     changed = changed or removed > 0
             else:
-                seen = {location(node) for path in compiled.paths for node in path.locate(document)}
+                seen = {location(node) for path in compiled.paths for node in path.locate_in(shared)}
                 self.counts[index] += len(seen)
         self.changed = self.changed or changed
         return changed
@@ -156,17 +161,24 @@ class _Run:
 
 def _destroy(nodes: list[Node]) -> int:
     """Remove every located value; array elements from the highest position down."""
-    positions: dict[int, tuple[list[Any], list[int]]] = {}
+    positions: dict[int, list[Any]] = {}  # id of an array -> [the array, its positions...]
     for container, key, value in nodes:
-        if container is None:
+        if type(container) is dict:
+            container.pop(key, None)
+        elif container is None:
             value.clear()
         elif isinstance(container, dict):
             container.pop(key, None)
+        elif id(container) in positions:
+            positions[id(container)].append(key)
         else:
-            positions.setdefault(id(container), (container, []))[1].append(key)
-    for array, indices in positions.values():
-        for index in sorted(set(indices), reverse=True):
-            del array[index]
+            positions[id(container)] = [container, key]
+    for array, *indices in positions.values():
+        if len(indices) == 1:
+            del array[indices[0]]
+        else:
+            for index in sorted(set(indices), reverse=True):
+                del array[index]
     return len(nodes)
 
 

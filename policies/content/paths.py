@@ -42,6 +42,7 @@ from policies.content.selection import (
     ChildStep,
     ConditionStep,
     DescendantStep,
+    Document,
     FieldsStep,
     IndexStep,
     MemberChain,
@@ -52,6 +53,7 @@ from policies.content.selection import (
     ThisStep,
     WildcardStep,
     distinct,
+    names_descended_from_root,
 )
 
 MAX_PATH_CHARS = 1024
@@ -65,11 +67,16 @@ class CompiledPath:
     selector: Selector
     # Only a path using `@` or `$` past its start can reach one location twice.
     may_repeat: bool
+    # The names of a starting `$..name`: walks a Document can share with the other paths.
+    names_descended: int = 0
 
     def locate(self, document: Any) -> list[Node]:
         """Every location in ``document`` the path matches, each once."""
-        root: Node = (None, None, document)
-        found = self.selector.select([root], root)
+        return self.locate_in(Document(document))
+
+    def locate_in(self, document: Document) -> list[Node]:
+        """:meth:`locate` in a document other paths run on too, sharing its walk with them."""
+        found = self.selector.select([document.root], document)
         return distinct(found) if self.may_repeat else found
 
     def __str__(self) -> str:
@@ -91,7 +98,9 @@ def compile_json_path(expression: str) -> CompiledPath:
     except Exception as exc:  # jsonpath-ng raises lexer, parser and plain exceptions alike
         raise ValueError(f"invalid JSON path {expression!r}: {exc}") from None
     selector = _compile(tree, expression)
-    return CompiledPath(text, selector, may_repeat=_anchors(tree) > 1)
+    return CompiledPath(
+        text, selector, may_repeat=_anchors(tree) > 1, names_descended=names_descended_from_root(selector)
+    )
 
 
 def _compile(node: Any, expression: str) -> Selector:
