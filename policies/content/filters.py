@@ -215,9 +215,7 @@ def _filter_result(run: _Run, method: str, result: Any) -> None:
     if not isinstance(result, dict):
         run.document(result)
     elif method == "tools/call":
-        run.document(result.get("structuredContent"))
-        for block in _items(result.get("content")):
-            run.block(block)
+        _filter_tool_result(run, result)
     elif method == "resources/read":
         for item in _items(result.get("contents")):
             run.resource_contents(item)
@@ -230,6 +228,48 @@ def _filter_result(run: _Run, method: str, result: Any) -> None:
                     run.block(block)
     else:
         run.document(result)
+
+
+def _filter_tool_result(run: _Run, result: dict[str, Any]) -> None:
+    """``structuredContent``, then each content block. A text block holding the very JSON of the
+    structured content (what an MCP server returning structured output also sends) is not filtered a
+    second time: the same filters on the same document give the same document and the same counts,
+    so the counts are added again and the text becomes the filtered document, written as
+    :meth:`_Run.text_member` would write it. "The very JSON" means equal canonical bytes (orjson), so
+    key order and number types agree too; anything else is filtered as its own document.
+    """
+    structured = result.get("structuredContent")
+    twin = _canonical(structured) if isinstance(structured, (dict, list)) else None
+    before = list(run.counts)
+    changed = run.document(structured)
+    added = [after - earlier for after, earlier in zip(run.counts, before, strict=True)]
+    for block in _items(result.get("content")):
+        if twin is None or not _is_text_twin(block, twin):
+            run.block(block)
+            continue
+        run.counts = [count + extra for count, extra in zip(run.counts, added, strict=True)]
+        if changed:
+            block["text"] = _serialise_text(structured)
+
+
+def _canonical(document: Any) -> bytes | None:
+    try:
+        return orjson.dumps(document)
+    except orjson.JSONEncodeError:
+        return None
+
+
+def _is_text_twin(block: Any, twin: bytes) -> bool:
+    """Whether ``block`` is a text block whose JSON text has the canonical bytes ``twin``."""
+    if not isinstance(block, dict) or block.get("type") != "text":
+        return False
+    text = block.get("text")
+    if not isinstance(text, str) or not _looks_like_json(text):
+        return False
+    try:
+        return _canonical(orjson.loads(text)) == twin
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _items(value: Any) -> Iterable[Any]:

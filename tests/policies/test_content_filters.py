@@ -233,6 +233,46 @@ def test_tenant_and_credential_filters_leave_neither_field_in_structured_content
     assert outcome.counts == (FilterCount(1, "enforce", 10), FilterCount(2, "enforce", 2))
 
 
+def _filtered_separately(result: dict, filters: list) -> tuple[dict, tuple]:
+    """What the filters give when the structured content and the text are not known to be twins."""
+    structured = {"structuredContent": copy.deepcopy(result["structuredContent"])}
+    text = {"content": copy.deepcopy(result["content"])}
+    first = apply_filters("tools/call", structured, filters)
+    second = apply_filters("tools/call", text, filters)
+    counts = tuple(
+        FilterCount(a.filter_id, a.mode, a.removed + b.removed)
+        for a, b in zip(first.counts, second.counts, strict=True)
+    )
+    return {**structured, **text}, counts
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,  # the compact JSON of the structured content
+        orjson.dumps(PAYLOAD, option=orjson.OPT_INDENT_2).decode(),  # as an MCP server writes it
+        orjson.dumps({**PAYLOAD, "id": 1.0}).decode(),  # 1.0 is not 1: another document
+        orjson.dumps(dict(reversed(PAYLOAD.items()))).decode(),  # another key order: another text
+    ],
+)
+def test_text_holding_the_structured_content_gets_what_filtering_it_separately_gives(text):
+    # The text twin of the structured content is filtered once, with the very same outcome.
+    filters = [
+        _filter("$..id", filter_id=1),
+        _filter("$.owner", filter_id=2),
+        _filter("$.items[0]", filter_id=3),
+    ]
+    filters.append(_filter("$..name", mode="monitor", filter_id=4))
+    result = _tool_result(text=text)
+    expected, expected_counts = _filtered_separately(result, filters)
+
+    outcome = apply_filters("tools/call", result, filters)
+
+    for part in ("structuredContent", "content"):
+        assert orjson.dumps(result[part]) == orjson.dumps(expected[part])
+    assert outcome.counts == expected_counts
+
+
 def test_filtered_json_text_is_written_back_compactly():
     result = _tool_result(text='{\n  "id": "int-123",\n  "name": "x"\n}')
     apply_filters("tools/call", result, [_filter("$.id")])
