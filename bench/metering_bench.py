@@ -137,6 +137,7 @@ def main() -> None:
         "GATEWAY_ENCRYPTION_KEYS": "JtK1SvNtAorb16ntL5ZIrN3U0silIHlMv6BBkYLowhM=",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "GATEWAY_AUDIT_WAL_DIR": str(work / "spool"),
+        "GATEWAY_UPSTREAM_ALLOW": "127.0.0.0/8",  # the benchmark upstream listens on loopback
         "LOG_LEVEL": "WARNING",
     }
     processes = [

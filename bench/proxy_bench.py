@@ -230,6 +230,7 @@ def gateway_env(tmp: Path) -> dict[str, str]:
         SECRET_KEY="bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         GATEWAY_ENCRYPTION_KEYS="JtK1SvNtAorb16ntL5ZIrN3U0silIHlMv6BBkYLowhM=",
         GATEWAY_AUDIT_WAL_DIR=str(tmp / "audit-spool"),
+        GATEWAY_UPSTREAM_ALLOW="127.0.0.0/8",  # the benchmark upstreams listen on loopback
         ALLOWED_HOSTS="*",
         DEBUG="0",
         LOG_LEVEL="WARNING",
