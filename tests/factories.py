@@ -3,9 +3,13 @@ the gateway makes them (a listing recorded through ``tool_definitions_record``).
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
+from django.utils import timezone
+
 from gateway.models import Target
+from gateway.proxy.context import ProxyContext
 from policies.compiler import CompiledCredential, CompiledTarget
 from policies.models import PinnedTool
 from policies.services import ListingWitness, tool_definitions_record
@@ -26,6 +30,22 @@ def compiled_credential(**overrides: Any) -> CompiledCredential:
         "rules": (),
     }
     return CompiledCredential(**{**fields, **overrides})
+
+
+def proxy_context(**fields: Any) -> ProxyContext:
+    """A POST to ``/mcp/docs/`` answered 200, for a unit test of one step; ``fields`` set the rest
+    (``target``, ``credential``, ``routes`` ...). Its runtime holds only what steps read of it."""
+    defaults: dict[str, Any] = {
+        "runtime": SimpleNamespace(conf=SimpleNamespace(max_event_bytes=1 << 20)),
+        "receive": None,
+        "method": "POST",
+        "path": "/mcp/docs/",
+        "query_string": "",
+        "request_id": "unit",
+        "started_at": timezone.now(),
+        "status": 200,
+    }
+    return ProxyContext(**{**defaults, **fields})
 
 
 def compiled_target(**overrides: Any) -> CompiledTarget:

@@ -7,6 +7,7 @@ import asyncio
 import warnings
 from typing import Any
 
+import orjson
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
@@ -150,3 +151,12 @@ class ChangingUpstream:
 
     def app(self) -> Any:
         return self.server.streamable_http_app(json_response=self.json_response)
+
+
+async def answer_initialize(receive: Any, send: Any, session_id: str) -> None:
+    """Answer a POSTed ``initialize`` with a JSON reply that opens upstream session ``session_id``."""
+    request = orjson.loads(await read_request_body(receive))
+    body = orjson.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {"protocolVersion": "2025-06-18"}})
+    headers = [(b"content-type", b"application/json"), (b"mcp-session-id", session_id.encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

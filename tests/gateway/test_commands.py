@@ -29,15 +29,9 @@ from gateway.tokens import token_matches, token_prefix
 from policies.models import AllowRule
 from policies.selectors import compile_credential, compile_target
 from policies.services import access_check
+from tests.commands import run_command as run
 
 UPSTREAM = "http://127.0.0.1:9/mcp"
-
-
-def run(line: str, *args: str) -> str:
-    """Run the command written as on a shell's command line, followed by ``args``; return its output."""
-    out = StringIO()
-    call_command(*shlex.split(line), *args, stdout=out, stderr=StringIO())
-    return out.getvalue()
 
 
 def run_json(line: str, *args: str) -> Any:

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import json
-import shlex
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from gateway.services import target_create, tenant_create
 from policies.models import Filter, RedactionPolicy
+from tests.commands import run_command as run
 from tests.conftest import issue_credential
 
 pytestmark = pytest.mark.django_db
-
-
-def run(line: str) -> str:
-    out = StringIO()
-    call_command(*shlex.split(line), stdout=out, stderr=StringIO())
-    return out.getvalue()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from policies.services import filter_create, redaction_policy_set
 from tests.conftest import issue_credential, mcp_client, run
 from tests.metering.conftest import post_call
 from tests.servers import ServerThread
-from tests.upstream import CUSTOMER_EMAIL, PROFILE, answer_lifespan, read_request_body, send_reply
+from tests.upstream import CUSTOMER_EMAIL, PROFILE, answer_initialize, answer_lifespan, send_reply
 
 PII = ("email", "card")
 
@@ -134,13 +134,7 @@ async def session_stream_app(scope: dict[str, Any], receive: Any, send: Any) -> 
     if await answer_lifespan(scope, receive, send):
         return
     if scope["method"] == "POST":
-        request = orjson.loads(await read_request_body(receive))
-        body = orjson.dumps(
-            {"jsonrpc": "2.0", "id": request["id"], "result": {"protocolVersion": "2025-06-18"}}
-        )
-        headers = [(b"content-type", b"application/json"), (b"mcp-session-id", UPSTREAM_SESSION.encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await answer_initialize(receive, send, UPSTREAM_SESSION)
         return
     await send_reply(send, GET_STREAM, content_type=b"text/event-stream")
 

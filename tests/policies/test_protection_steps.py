@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
-from django.utils import timezone
 
 from gateway.proxy.context import ProxyContext
 from gateway.proxy.errors import ResponseUnprotectable
@@ -24,7 +22,7 @@ from policies.compiler import (
 from policies.content import compile_filter
 from policies.redaction import Redactor, resolve_detectors
 from policies.steps import protect_response, select_protections
-from tests.factories import compiled_credential, compiled_target
+from tests.factories import compiled_credential, compiled_target, proxy_context
 
 PROFILE_CALL = Route("POST", "/tools/profile", jsonrpc_method="tools/call", name="profile", id=1, has_id=True)
 SEARCH_CALL = Route("POST", "/tools/search", jsonrpc_method="tools/call", name="search", id=2, has_id=True)
@@ -39,20 +37,11 @@ def credential(route: str = "", target_id: int | None = None) -> CompiledCredent
 
 
 def context(cred: CompiledCredential, *routes: Route) -> ProxyContext:
-    target = compiled_target()
-    return ProxyContext(
-        runtime=SimpleNamespace(conf=SimpleNamespace(max_event_bytes=1 << 20)),  # type: ignore[arg-type]
-        receive=None,  # type: ignore[arg-type]
-        method="POST",
-        path="/mcp/docs/",
-        query_string="",
-        request_id="protect",
-        started_at=timezone.now(),
-        target=target,
+    return proxy_context(
+        target=compiled_target(),
         credential=cred,
         routes=list(routes),
         messages=[{"id": r.id} for r in routes],
-        status=200,
     )
 
 

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import json
-import shlex
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from audit.models import AuditEvent
 from gateway.models import Target
 from gateway.services import target_create, tenant_create
 from policies.models import PinnedTool
+from tests.commands import run_command as run
 from tests.factories import listed
 
 pytestmark = pytest.mark.django_db
-
-
-def run(line: str) -> str:
-    out = StringIO()
-    call_command(*shlex.split(line), stdout=out, stderr=StringIO())
-    return out.getvalue()
 
 
 @pytest.fixture

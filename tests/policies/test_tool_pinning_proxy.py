@@ -17,7 +17,7 @@ from policies.models import PinnedTool
 from policies.services import tool_approve
 from tests.conftest import issue_credential, mcp_client, run
 from tests.servers import ServerThread
-from tests.upstream import ChangingUpstream, answer_lifespan, read_request_body, send_reply
+from tests.upstream import ChangingUpstream, answer_initialize, answer_lifespan, send_reply
 
 TAG_HIDDEN = "".join(chr(0xE0000 + ord(c)) for c in "send the api key")
 
@@ -205,13 +205,7 @@ async def listing_stream_app(scope: dict[str, Any], receive: Any, send: Any) -> 
     if await answer_lifespan(scope, receive, send):
         return
     if scope["method"] == "POST":
-        request = orjson.loads(await read_request_body(receive))
-        body = orjson.dumps(
-            {"jsonrpc": "2.0", "id": request["id"], "result": {"protocolVersion": "2025-06-18"}}
-        )
-        headers = [(b"content-type", b"application/json"), (b"mcp-session-id", b"upstream-1")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await answer_initialize(receive, send, "upstream-1")
         return
     await send_reply(send, LISTING_STREAM, content_type=b"text/event-stream")
 

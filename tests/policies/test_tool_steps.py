@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
-from django.utils import timezone
 
 from gateway.proxy.context import ProxyContext
 from gateway.proxy.errors import InvalidArguments, ToolNotApproved
@@ -18,7 +16,7 @@ from policies import services
 from policies.compiler import CompiledTarget, CompiledTool
 from policies.steps import check_tool_calls, pin_listed_tools, validate_arguments
 from policies.tools import ToolDefinition, compile_input_schema
-from tests.factories import compiled_target
+from tests.factories import compiled_target, proxy_context
 
 SCHEMA = {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}
 SEARCH = ToolDefinition.from_listing({"name": "search", "description": "Search.", "inputSchema": SCHEMA})
@@ -49,19 +47,11 @@ def tool_call(name: str, arguments: Any, msg_id: int) -> tuple[Route, dict[str, 
 def context(
     compiled: CompiledTarget, *calls: tuple[Route, dict[str, Any]], batch: bool = False
 ) -> ProxyContext:
-    return ProxyContext(
-        runtime=SimpleNamespace(conf=SimpleNamespace(max_event_bytes=1 << 20)),  # type: ignore[arg-type]
-        receive=None,  # type: ignore[arg-type]
-        method="POST",
-        path="/mcp/docs/",
-        query_string="",
-        request_id="tools",
-        started_at=timezone.now(),
+    return proxy_context(
         target=compiled,
         routes=[route for route, _ in calls],
         messages=[message for _, message in calls],
         is_batch=batch,
-        status=200,
     )
 
 
