@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from audit.models import AuditEvent
 from gateway.conf import gateway_settings
-from gateway.egress import EgressPolicy, egress_policy, parse_allow
+from gateway.egress import EgressPolicy, EgressRefused, PolicyResolver, egress_policy, parse_allow
 from gateway.models import Target
 from gateway.services import target_create
 from tests.conftest import Gateway, issue_credential
@@ -149,3 +150,34 @@ def test_an_upstream_that_now_resolves_inside_is_not_reached(tenant, strict_depl
     assert upstream.requests == 0
     event = AuditEvent.objects.get(target_slug="rebound")
     assert event.decision == "error" and "loopback" in event.reason
+
+
+class SwitchingResolver:
+    """A test DNS: the answer a name gets is whatever the test says it is now."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers = answers
+
+    async def resolve(self, host: str, port: int = 0, family: Any = 0) -> list[dict[str, Any]]:
+        address = self.answers[host]
+        return [{"hostname": host, "host": address, "port": port, "family": 2, "proto": 0, "flags": 0}]
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("inside", ["169.254.169.254", "10.1.2.3", "192.168.0.10"])
+def test_a_name_accepted_when_saved_is_refused_once_it_resolves_inside(monkeypatch, inside):
+    # given: at save time the name resolves to a public address, so the target is accepted
+    monkeypatch.setattr(
+        "gateway.egress.socket.getaddrinfo", lambda *a, **k: [(2, 1, 6, "", ("93.184.215.14", 443))]
+    )
+    STRICT.check_url("https://mcp.rebind.example/mcp")
+    # when: DNS now answers with an inside address (DNS rebinding)
+    dns = SwitchingResolver({"mcp.rebind.example": inside})
+    resolver = PolicyResolver(STRICT, inner=dns)  # type: ignore[arg-type]
+    # then: the connection is refused, naming why
+    with pytest.raises(EgressRefused, match=inside):
+        asyncio.run(resolver.resolve("mcp.rebind.example", 443))
+    dns.answers["mcp.rebind.example"] = "93.184.215.14"
+    assert asyncio.run(resolver.resolve("mcp.rebind.example", 443))[0]["host"] == "93.184.215.14"
