@@ -189,7 +189,7 @@ class Credential(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=protect_audited_credentials, related_name="credentials")
     targets = models.ManyToManyField(Target, related_name="credentials", blank=True)
     name = models.CharField(max_length=200)
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.API_KEY, editable=False)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.API_KEY)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     secret_hash = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -165,7 +165,7 @@ def jwt_credential_create(
         secret_hash="",
         expires_at=expires_at,
     )
-    _apply_jwt_settings(credential, jwt)
+    jwt_settings_apply(credential=credential, jwt=jwt)
     credential.full_clean()
     credential.save()
     credential.targets.set(targets)
@@ -179,13 +179,15 @@ def credential_set_jwt(*, credential: Credential, jwt: JwtSettings) -> Credentia
     public key or JWKS URL replaces it; every process picks the change up within a second."""
     if not credential.is_jwt:
         raise ValidationError("Only a JWT credential has JWT settings.")
-    _apply_jwt_settings(credential, jwt)
+    jwt_settings_apply(credential=credential, jwt=jwt)
     credential.full_clean()
     credential.save()
     return credential
 
 
-def _apply_jwt_settings(credential: Credential, jwt: JwtSettings) -> None:
+def jwt_settings_apply(*, credential: Credential, jwt: JwtSettings) -> None:
+    """Set a JWT credential's settings on ``credential`` without saving (the admin form validates with it);
+    the secret, if given, is checked for length and encrypted. Raises ValidationError."""
     credential.jwt_issuer = jwt.issuer.strip()
     credential.jwt_audience = jwt.audience.strip()
     credential.jwt_subject = jwt.subject.strip()
