@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 import orjson
@@ -63,7 +64,9 @@ class JwksCache:
     async def key(self, url: str, kid: str | None, algorithm: str) -> object:
         """The key of ``url``'s set with id ``kid`` (or its only key for ``algorithm`` when the token
         names none) that signs with ``algorithm``. Raises JwksError when there is none."""
-        entry = self._entries.setdefault(url, _Entry())
+        entry = self._entries.get(url)
+        if entry is None:
+            entry = self._entries[url] = _Entry()
         found = entry.find(kid, algorithm)
         if found is not None and time.monotonic() - entry.fetched_at < self.ttl:
             return found
@@ -85,11 +88,9 @@ class JwksCache:
             try:
                 keys = await asyncio.wait_for(self._fetch(url), self.timeout)
             except (JwksError, httpx2.HTTPError, TimeoutError, ValueError) as exc:
-                logger.warning(
-                    "JWKS %s not refreshed: %s",
-                    url,
-                    exc if isinstance(exc, JwksError) else type(exc).__name__,
-                )
+                shown = urlsplit(url)._replace(query="", fragment="").geturl()  # a query might hold a secret
+                reason = exc if isinstance(exc, JwksError) else type(exc).__name__
+                logger.warning("JWKS %s not refreshed: %s", shown, reason)
                 return
             entry.keys, entry.fetched_at = keys, time.monotonic()
 
