@@ -298,3 +298,25 @@ def test_random_jwts_cost_no_database_query_once_the_issuers_are_loaded(gateway,
         assert statuses == {401}
         assert queries.statements == []
         assert post(url, signed(), client).status_code == 200  # the real agent still gets in
+
+
+def test_a_remembered_jwt_is_refused_once_it_expires(gateway, tenant, target):
+    jwt_credential(tenant, target, leeway_seconds=0)
+    token = signed(exp=int(time.time()) + 2)
+    url = gateway.proxy_url("docs")
+    assert post(url, token).status_code == 200  # verified and remembered until its exp
+
+    time.sleep(3)
+
+    assert post(url, token).status_code == 401
+    gateway.flush_audit()
+    assert AuditEvent.objects.get(status_code=401).reason == "JWT expired"
+
+
+def test_an_api_key_made_up_from_a_jwt_credentials_prefix_is_refused(gateway, tenant, target):
+    credential = jwt_credential(tenant, target)
+    forged = f"mgw_{credential.prefix}_{secrets.token_urlsafe(32)}"
+
+    assert post(gateway.proxy_url("docs"), forged).status_code == 401
+    gateway.flush_audit()
+    assert AuditEvent.objects.get().reason == "API key presented for a JWT credential"
