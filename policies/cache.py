@@ -116,6 +116,11 @@ class PolicyCache:
         self._jwt_directory = None
         self.verified_jwts.clear()
 
+    @property
+    def generation(self) -> int:
+        """How many times the cache was invalidated (a test tells an outside invalidation by it)."""
+        return self._generation
+
     def observe_version(self, version: int) -> None:
         """Record the configuration version seen in the database; a new one invalidates."""
         if self._version is not None and version != self._version:
