@@ -189,3 +189,10 @@ def test_jwks_keys_of_unsupported_types_are_ignored():
     assert {kid: alg for kid, (_, alg) in keys.items()} == {"rsa": "RS256", "ec": "ES256"}
     with pytest.raises(JwksError):
         signing_keys({"no": "keys"})
+
+
+def test_rotate_credential_says_a_jwt_credential_has_no_token_to_rotate(docs):
+    data = run_json(f"{JWT_ARGS} --jwks-url https://idp.example.com/jwks")
+
+    with pytest.raises(CommandError, match="no gateway token to rotate"):
+        call_command("rotate_credential", str(data["id"]), stdout=StringIO())
