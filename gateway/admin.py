@@ -1,8 +1,8 @@
 """Admin for tenants, targets and credentials.
 
-Secrets stay secret here too: a target's upstream secret is write-only (stored encrypted, shown only
-as "set" / "not set"); a credential's token is minted by ``gateway.services`` and shown once, in a
-message, and its digest is never displayed.
+Secrets stay secret here too: a target's upstream secret and a JWT credential's HS256 secret are
+write-only (stored encrypted, shown only as "set" / "not set"); a credential's token is minted by
+``gateway.services`` and shown once, in a message, and its digest is never displayed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminURLFieldWidget
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -22,10 +23,13 @@ from django.utils.safestring import SafeString
 from gateway.models import Credential, Target, Tenant, audited_credential_ids
 from gateway.services import (
     IssuedCredential,
+    JwtSettings,
     credential_create,
     credential_deactivate,
     credential_revoke,
     credential_rotate,
+    jwt_credential_create,
+    jwt_settings_apply,
     target_set_upstream_auth,
 )
 from metering.admin import CredentialMeterInline, TargetMeterInline, TenantMeterInline
@@ -196,24 +200,82 @@ class CredentialStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+JWT_FIELDS = [
+    "jwt_issuer",
+    "jwt_audience",
+    "jwt_subject_claim",
+    "jwt_subject",
+    "jwt_leeway_seconds",
+    "jwt_public_key",
+    "jwt_jwks_url",
+    "jwt_hs256_secret",
+]
+
+
 class CredentialAdminForm(forms.ModelForm):
-    """A credential may only be bound to targets of its own tenant."""
+    """A credential may only be bound to targets of its own tenant; a JWT credential's settings are
+    validated by the same service as the CLI's, its HS256 secret write-only."""
+
+    jwt_jwks_url = forms.URLField(
+        label="JWKS URL",
+        max_length=2000,
+        required=False,
+        assume_scheme="https",
+        widget=AdminURLFieldWidget(),
+        help_text="The identity provider's key set (https://); keys are cached and refreshed on a new kid.",
+    )
+    jwt_hs256_secret = forms.CharField(
+        label="HS256 shared secret",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: stored encrypted and never displayed. Leave blank to keep the stored secret; "
+        "a public key or JWKS URL replaces it.",
+    )
 
     class Meta:
         model = Credential
-        fields = ["tenant", "name", "targets", "expires_at"]
+        fields = ["tenant", "name", "kind", "targets", "expires_at", *JWT_FIELDS[:-1]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         targets = self.fields["targets"]
         targets.queryset = Target.objects.select_related("tenant")
         targets.label_from_instance = lambda target: f"{target.slug} ({target.tenant})"
+        for optional in ("kind", "jwt_leeway_seconds"):  # an API key's form may leave them out
+            if optional in self.fields:
+                self.fields[optional].required = False
         if self.instance.pk:
             self.fields["tenant"].disabled = True
+            self.fields["kind"].disabled = True
             targets.queryset = targets.queryset.filter(tenant_id=self.instance.tenant_id)
+
+    def jwt_settings(self) -> JwtSettings:
+        cleaned = self.cleaned_data
+        return JwtSettings(
+            issuer=cleaned.get("jwt_issuer") or "",
+            audience=cleaned.get("jwt_audience") or "",
+            subject=cleaned.get("jwt_subject") or "",
+            subject_claim=cleaned.get("jwt_subject_claim") or "",
+            leeway_seconds=cleaned.get("jwt_leeway_seconds") or 0,
+            hs256_secret=cleaned.get("jwt_hs256_secret") or "",
+            public_key=cleaned.get("jwt_public_key") or "",
+            jwks_url=cleaned.get("jwt_jwks_url") or "",
+        )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        cleaned["kind"] = cleaned.get("kind") or Credential.Kind.API_KEY
+        if cleaned.get("jwt_leeway_seconds") is None and "jwt_leeway_seconds" not in self.errors:
+            cleaned["jwt_leeway_seconds"] = Credential._meta.get_field("jwt_leeway_seconds").get_default()
+        cleaned["jwt_subject_claim"] = (cleaned.get("jwt_subject_claim") or "").strip() or "sub"
+        if cleaned["kind"] == Credential.Kind.JWT:
+            try:  # the model's clean (run next, by the form) checks the rest
+                jwt_settings_apply(credential=self.instance, jwt=self.jwt_settings())
+            except ValidationError as error:
+                self.add_error(None, error)
+        elif cleaned.get("jwt_hs256_secret"):
+            self.add_error("jwt_hs256_secret", "Only a JWT credential has an HS256 secret.")
         tenant = cleaned.get("tenant")
         foreign = [
             t.slug for t in cleaned.get("targets", []) if tenant is not None and t.tenant_id != tenant.id
@@ -227,7 +289,8 @@ class CredentialAdminForm(forms.ModelForm):
 
 @admin.register(Credential)
 class CredentialAdmin(admin.ModelAdmin):
-    """Agent credentials: created and rotated through ``gateway.services``; the token is shown once.
+    """Agent credentials: created and rotated through ``gateway.services``; an API key's token is shown
+    once, a JWT credential's settings are shown and edited (its HS256 secret only as "set").
 
     Credentials are never deleted here (audit events refer to them): the deactivate action retires
     them instead, and the default list hides deactivated ones.
@@ -235,8 +298,8 @@ class CredentialAdmin(admin.ModelAdmin):
 
     form = CredentialAdminForm
     inlines = [AllowRuleInline, CredentialMeterInline]
-    list_display = ["name", "tenant", "prefix", "status", "expires_at", "last_used_at"]
-    list_filter = [CredentialStatusFilter, "tenant", "targets"]
+    list_display = ["name", "tenant", "kind", "prefix", "status", "expires_at", "last_used_at"]
+    list_filter = [CredentialStatusFilter, "kind", "tenant", "targets"]
     search_fields = ["name", "prefix", "tenant__name"]
     list_select_related = ["tenant"]
     readonly_fields = ["prefix", "status", "created_at", "revoked_at", "deactivated_at", "last_used_at"]
@@ -249,16 +312,50 @@ class CredentialAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
     def get_fieldsets(self, request: HttpRequest, obj: Credential | None = None) -> list[Any]:
-        editable = (None, {"fields": ["tenant", "name", "targets", "expires_at"]})
+        editable = (None, {"fields": ["tenant", "name", "kind", "targets", "expires_at"]})
+        jwt = (
+            "JWT (JWT credentials only)",
+            {
+                "fields": [*JWT_FIELDS, "hs256_secret_status"] if obj else JWT_FIELDS,
+                "description": "Tokens are verified with exactly one key source: an HS256 shared secret, "
+                "a PEM public key (RS256 or ES256) or a JWKS URL.",
+            },
+        )
         if obj is None:
-            return [editable]
-        return [editable, ("Token", {"fields": self.readonly_fields})]
+            return [editable, jwt]
+        shown = (
+            ("Identity", {"fields": self.readonly_fields})
+            if obj.is_jwt
+            else ("Token", {"fields": self.readonly_fields})
+        )
+        return [editable, jwt, shown] if obj.is_jwt else [editable, shown]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Credential | None = None) -> list[str]:
+        return (
+            [*self.readonly_fields, "hs256_secret_status"] if obj is not None else list(self.readonly_fields)
+        )
+
+    @admin.display(description="HS256 secret")
+    def hs256_secret_status(self, credential: Credential) -> str:
+        return "set" if credential.has_hs256_secret else "not set"
 
     def save_model(
         self, request: HttpRequest, obj: Credential, form: CredentialAdminForm, change: bool
     ) -> None:
         if change:
-            obj.save()
+            obj.save()  # a new HS256 secret was encrypted onto obj when the form was cleaned
+            return
+        if obj.is_jwt:
+            credential = jwt_credential_create(
+                tenant=obj.tenant,
+                name=obj.name,
+                jwt=form.jwt_settings(),
+                targets=form.cleaned_data["targets"],
+                expires_at=obj.expires_at,
+            )
+            _adopt(obj, credential)
+            message = f"Created JWT credential “{credential.name}” (id {credential.id}): agents present JWTs "
+            self.message_user(request, message + f"from {credential.jwt_issuer}.", messages.SUCCESS)
             return
         issued = credential_create(
             tenant=obj.tenant, name=obj.name, targets=form.cleaned_data["targets"], expires_at=obj.expires_at
@@ -287,6 +384,10 @@ class CredentialAdmin(admin.ModelAdmin):
         for credential in queryset:
             if credential.revoked_at is not None:
                 warning = f"Credential “{credential.name}” is revoked: its token was not rotated."
+                self.message_user(request, warning, messages.WARNING)
+                continue
+            if credential.is_jwt:
+                warning = f"Credential “{credential.name}” is a JWT credential: it has no token to rotate."
                 self.message_user(request, warning, messages.WARNING)
                 continue
             issued = credential_rotate(credential=credential)

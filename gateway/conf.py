@@ -64,6 +64,13 @@ SPECS: dict[str, Spec] = {
     "REDIS_TIMEOUT_SECONDS": Spec(
         float, 1.0, 0.01, 60.0, "seconds of Redis time (not event-loop lag) before Redis counts as down"
     ),
+    "JWKS_TIMEOUT_SECONDS": Spec(float, 3.0, 0.1, 60.0, "total seconds a JWKS fetch may take"),
+    "JWKS_MAX_BYTES": Spec(int, 64 * KIB, 1 * KIB, 10 * MIB, "largest JWKS document accepted"),
+    "JWKS_CACHE_SECONDS": Spec(float, 300.0, 1.0, 86_400.0, "how long fetched JWKS keys are used"),
+    "JWKS_REFETCH_SECONDS": Spec(
+        float, 10.0, 0.1, 3600.0, "least seconds between two fetches of one JWKS URL (unknown kid)"
+    ),
+    "JWT_CACHE_MAX_ENTRIES": Spec(int, 10_000, 10, 10_000_000, "verified JWTs remembered per process"),
 }
 
 DEFAULTS: dict[str, Any] = {name: spec.default for name, spec in SPECS.items()}
@@ -89,6 +96,11 @@ class GatewaySettings:
     audit_lag_warn_events: int
     redis_timeout_seconds: float
     upstream_allow: str
+    jwks_timeout_seconds: float
+    jwks_max_bytes: int
+    jwks_cache_seconds: float
+    jwks_refetch_seconds: float
+    jwt_cache_max_entries: int
     redis_url: str
     encryption_keys: tuple[str, ...]
 

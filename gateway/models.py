@@ -7,7 +7,7 @@ from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -176,18 +176,30 @@ class CredentialQuerySet(models.QuerySet["Credential"]):
         return super().delete()
 
 
-class Credential(models.Model):
-    """One agent's proxy credential.
+MAX_JWT_LEEWAY_SECONDS = 300
 
-    The token is shown once, at creation or rotation; only its SHA-256 digest is stored, with a short
-    public prefix used to find the row. A credential that audit events refer to is never deleted
+
+class Credential(models.Model):
+    """One agent's proxy credential: an API key (the default kind) or a JWT identity.
+
+    An API key's token is shown once, at creation or rotation; only its SHA-256 digest is stored, with
+    a short public prefix used to find the row. A JWT credential has no token of the gateway's: the
+    agent presents JWTs signed by its identity provider, verified with exactly one key source (an
+    HS256 shared secret stored encrypted, a PEM public key, or a JWKS URL), and found by issuer and
+    subject; its prefix is a generated id kept for display and audit. A credential that audit events
+    refer to is never deleted
     (nor cascaded away with its tenant): it is deactivated, which refuses it like a revoked one and
     hides it from the default lists.
     """
 
+    class Kind(models.TextChoices):
+        API_KEY = "api_key", "API key"
+        JWT = "jwt", "JWT"
+
     tenant = models.ForeignKey(Tenant, on_delete=protect_audited_credentials, related_name="credentials")
     targets = models.ManyToManyField(Target, related_name="credentials", blank=True)
     name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.API_KEY)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     secret_hash = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -200,6 +212,30 @@ class Credential(models.Model):
         help_text="A deactivated credential is refused and hidden; it is kept for the audit trail.",
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # JWT credentials only (kind "jwt"); blank for API keys.
+    jwt_issuer = models.CharField(
+        "issuer", max_length=500, blank=True, help_text="The exact `iss` claim of accepted tokens."
+    )
+    jwt_audience = models.CharField(
+        "audience", max_length=500, blank=True, help_text="A value the `aud` claim must hold."
+    )
+    jwt_subject_claim = models.CharField(
+        "subject claim", max_length=100, default="sub", blank=True, help_text="The claim naming the agent."
+    )
+    jwt_subject = models.CharField(
+        "subject", max_length=500, blank=True, help_text="The value the subject claim must have."
+    )
+    jwt_leeway_seconds = models.PositiveIntegerField(
+        "leeway (seconds)",
+        default=30,
+        validators=[MaxValueValidator(MAX_JWT_LEEWAY_SECONDS)],
+        help_text="Clock skew tolerated on exp, nbf and iat.",
+    )
+    jwt_hs256_secret_encrypted = models.TextField(blank=True, editable=False)
+    jwt_public_key = models.TextField(
+        "public key (PEM)", blank=True, help_text="An RSA (RS256) or EC P-256 (ES256) public key."
+    )
+    jwt_jwks_url = models.URLField("JWKS URL", max_length=2000, blank=True)
 
     objects = CredentialQuerySet.as_manager()
 
@@ -212,7 +248,14 @@ class Credential(models.Model):
                 condition=models.Q(deactivated_at__isnull=True),
                 name="credential_unique_name",
                 violation_error_message="A credential with this name already exists in this tenant.",
-            )
+            ),
+            # The issuer and subject find a JWT's credential: two live ones would make it ambiguous.
+            models.UniqueConstraint(
+                fields=["jwt_issuer", "jwt_subject_claim", "jwt_subject"],
+                condition=models.Q(kind="jwt", deactivated_at__isnull=True),
+                name="credential_unique_jwt_subject",
+                violation_error_message="A JWT credential with this issuer and subject already exists.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -222,6 +265,54 @@ class Credential(models.Model):
         """Delete, unless an audit event refers to this credential (ProtectedError): deactivate it."""
         _refuse_audited([self], using or self._state.db or "default")
         return super().delete(using=using, keep_parents=keep_parents)
+
+    @property
+    def is_jwt(self) -> bool:
+        return self.kind == self.Kind.JWT
+
+    @property
+    def has_hs256_secret(self) -> bool:
+        return bool(self.jwt_hs256_secret_encrypted)
+
+    def clean(self) -> None:
+        """The one statement of what a JWT credential needs (the API, the CLI and the admin all come here):
+        issuer, audience and subject, and exactly one usable key source. An API key has none of them."""
+        if not self.is_jwt:
+            if self.jwt_issuer or self.jwt_hs256_secret_encrypted or self.jwt_public_key or self.jwt_jwks_url:
+                raise ValidationError("Only a JWT credential has JWT settings.")
+            return
+        errors: dict[str, str] = {
+            field: "Required for a JWT credential."
+            for field in ("jwt_issuer", "jwt_audience", "jwt_subject", "jwt_subject_claim")
+            if not getattr(self, field).strip()
+        }
+        key_problem = self._jwt_key_problem()
+        if key_problem:
+            errors[key_problem[0]] = key_problem[1]
+        if errors:
+            raise ValidationError(errors)
+
+    def _jwt_key_problem(self) -> tuple[str, str] | None:
+        from gateway.jwt_keys import UnusableKey, jwks_url_problem, load_public_key
+
+        sources = [
+            bool(self.jwt_hs256_secret_encrypted),
+            bool(self.jwt_public_key.strip()),
+            bool(self.jwt_jwks_url),
+        ]
+        if sum(sources) != 1:
+            message = "Give exactly one key source: an HS256 shared secret, a PEM public key or a JWKS URL."
+            return "__all__", message
+        if self.jwt_public_key.strip():
+            try:
+                load_public_key(self.jwt_public_key)
+            except UnusableKey as exc:
+                return "jwt_public_key", f"Unusable public key: {exc}."
+        if self.jwt_jwks_url:
+            problem = jwks_url_problem(self.jwt_jwks_url)
+            if problem:
+                return "jwt_jwks_url", f"Refused: {problem}."
+        return None
 
     @property
     def status(self) -> str:

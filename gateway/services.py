@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.crypto import encrypt_secret, rotate_secret
+from gateway.jwt_keys import MIN_HS256_SECRET_BYTES
 from gateway.models import Credential, Target, Tenant
 from gateway.tokens import generate_token
 from policies.models import AllowRule
@@ -107,9 +108,7 @@ def credential_create(
 ) -> IssuedCredential:
     """Create a credential bound to ``targets`` with allow-rules ``(method, path)``; return its token."""
     targets = list(targets)
-    foreign = [t.slug for t in targets if t.tenant_id != tenant.id]
-    if foreign:
-        raise ValidationError(f"Targets of another tenant cannot be bound: {', '.join(foreign)}")
+    _refuse_foreign_targets(tenant, targets)
     new = generate_token()
     credential = Credential(
         tenant=tenant, name=name, prefix=new.prefix, secret_hash=new.secret_hash, expires_at=expires_at
@@ -120,6 +119,95 @@ def credential_create(
     for order, (method, path) in enumerate(allow):
         allow_rule_create(credential=credential, method=method, path=path, order=order)
     return IssuedCredential(credential=credential, token=new.token)
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    """What a JWT credential checks: issuer, audience, the subject claim's value, leeway, and one key
+    source (``hs256_secret``, ``public_key`` PEM or ``jwks_url``). The secret is never shown again."""
+
+    issuer: str
+    audience: str
+    subject: str
+    subject_claim: str = "sub"
+    leeway_seconds: int = 30
+    hs256_secret: str = ""
+    public_key: str = ""
+    jwks_url: str = ""
+
+    def __repr__(self) -> str:
+        return f"JwtSettings(issuer={self.issuer!r}, audience={self.audience!r}, subject={self.subject!r})"
+
+
+@transaction.atomic
+def jwt_credential_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    jwt: JwtSettings,
+    targets: Iterable[Target] = (),
+    allow: Iterable[tuple[str, str]] = (),
+    expires_at: datetime | None = None,
+) -> Credential:
+    """Create a JWT credential bound to ``targets`` with allow-rules ``(method, path)``.
+
+    It has no token to show: the agent presents JWTs its identity provider signs. Its prefix is a
+    generated id, unique like an API key's, kept for display and audit. Raises ValidationError for a
+    missing setting, no or several key sources, an unusable key or a refused JWKS URL.
+    """
+    targets = list(targets)
+    _refuse_foreign_targets(tenant, targets)
+    credential = Credential(
+        tenant=tenant,
+        name=name,
+        kind=Credential.Kind.JWT,
+        prefix=generate_token().prefix,
+        secret_hash="",
+        expires_at=expires_at,
+    )
+    jwt_settings_apply(credential=credential, jwt=jwt)
+    credential.full_clean()
+    credential.save()
+    credential.targets.set(targets)
+    for order, (method, path) in enumerate(allow):
+        allow_rule_create(credential=credential, method=method, path=path, order=order)
+    return credential
+
+
+def credential_set_jwt(*, credential: Credential, jwt: JwtSettings) -> Credential:
+    """Change a JWT credential's settings. A blank ``hs256_secret`` keeps the stored secret unless a
+    public key or JWKS URL replaces it; every process picks the change up within a second."""
+    if not credential.is_jwt:
+        raise ValidationError("Only a JWT credential has JWT settings.")
+    jwt_settings_apply(credential=credential, jwt=jwt)
+    credential.full_clean()
+    credential.save()
+    return credential
+
+
+def jwt_settings_apply(*, credential: Credential, jwt: JwtSettings) -> None:
+    """Set a JWT credential's settings on ``credential`` without saving (the admin form validates with it);
+    the secret, if given, is checked for length and encrypted. Raises ValidationError."""
+    credential.jwt_issuer = jwt.issuer.strip()
+    credential.jwt_audience = jwt.audience.strip()
+    credential.jwt_subject = jwt.subject.strip()
+    credential.jwt_subject_claim = jwt.subject_claim.strip()
+    credential.jwt_leeway_seconds = jwt.leeway_seconds
+    credential.jwt_public_key = jwt.public_key.strip()
+    credential.jwt_jwks_url = jwt.jwks_url.strip()
+    if jwt.hs256_secret:
+        if len(jwt.hs256_secret.encode()) < MIN_HS256_SECRET_BYTES:
+            message = f"An HS256 secret must be at least {MIN_HS256_SECRET_BYTES} bytes long."
+            raise ValidationError({"jwt_hs256_secret": message})
+        credential.jwt_hs256_secret_encrypted = encrypt_secret(jwt.hs256_secret)
+    elif credential.jwt_public_key or credential.jwt_jwks_url:
+        credential.jwt_hs256_secret_encrypted = ""
+
+
+def _refuse_foreign_targets(tenant: Tenant, targets: list[Target]) -> None:
+    foreign = [t.slug for t in targets if t.tenant_id != tenant.id]
+    if foreign:
+        raise ValidationError(f"Targets of another tenant cannot be bound: {', '.join(foreign)}")
 
 
 def allow_rule_create(
@@ -138,7 +226,13 @@ def allow_rule_create(
 
 
 def credential_rotate(*, credential: Credential) -> IssuedCredential:
-    """Replace a credential's token: the old token stops working at once, rules and targets stay."""
+    """Replace a credential's token: the old token stops working at once, rules and targets stay.
+
+    Raises ValidationError for a JWT credential: it has no token of the gateway's to rotate (its
+    identity provider rotates its keys; a new secret or key is set with ``credential_set_jwt``).
+    """
+    if credential.is_jwt:
+        raise ValidationError("A JWT credential has no gateway token to rotate: change its key instead.")
     new = generate_token()
     credential.prefix, credential.secret_hash = new.prefix, new.secret_hash
     credential.save(update_fields=["prefix", "secret_hash"])
@@ -184,11 +278,16 @@ def expires_in(seconds: int | None) -> datetime | None:
 
 
 def encryption_keys_rotate() -> int:
-    """Re-encrypt every stored upstream secret with the newest key; return how many were rotated."""
+    """Re-encrypt every stored secret (upstream secrets, JWT HS256 secrets) with the newest key; return
+    how many were rotated."""
     rotated = 0
     with transaction.atomic():
         for target in Target.objects.select_for_update().exclude(auth_secret_encrypted=""):
             target.auth_secret_encrypted = rotate_secret(target.auth_secret_encrypted)
             target.save(update_fields=["auth_secret_encrypted"])
+            rotated += 1
+        for credential in Credential.objects.select_for_update().exclude(jwt_hs256_secret_encrypted=""):
+            credential.jwt_hs256_secret_encrypted = rotate_secret(credential.jwt_hs256_secret_encrypted)
+            credential.save(update_fields=["jwt_hs256_secret_encrypted"])
             rotated += 1
     return rotated

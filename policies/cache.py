@@ -5,11 +5,14 @@ proxied call makes no database query. Any configuration change empties the cache
 at once and in the others through :mod:`policies.invalidation` (Redis pub/sub, or a version check
 at most once per ``POLICY_POLL_SECONDS``). Unknown slugs are cached too (as ``None``). The set of
 every token prefix that exists is loaded once per configuration version, so a token with an
-unknown prefix is refused from memory: a flood of random tokens costs no query at all.
+unknown prefix is refused from memory: a flood of random tokens costs no query at all. Likewise
+the JWT credentials' issuers and subjects (:class:`JwtDirectory`) are loaded once per version, and
+verified JWTs are remembered (:class:`VerifiedJwts`) until an invalidation or their expiry.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,7 +22,13 @@ from django.db import DatabaseError, close_old_connections
 from gateway.proxy.errors import ConfigurationUnavailable
 from gateway.singleflight import MISSING, SingleFlight
 from policies.compiler import CompiledCredential, CompiledTarget
-from policies.selectors import compiled_credential_get, compiled_target_get, credential_prefixes_get
+from policies.selectors import (
+    JwtDirectory,
+    compiled_credential_get,
+    compiled_target_get,
+    credential_prefixes_get,
+    jwt_directory_get,
+)
 
 T = TypeVar("T")
 
@@ -46,8 +55,43 @@ async def load_configuration(fn: Callable[..., T], **kwargs: object) -> T:
         ) from None
 
 
+class VerifiedJwts:
+    """JWTs whose signature and claims were verified: SHA-256 digest of the token -> the credential's
+    prefix, each until ``until`` (never past the token's ``exp``). A bounded LRU; the cache empties
+    it on every invalidation, so a changed key or setting is applied to the next call. The token
+    itself is never kept."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+
+    def get(self, digest: bytes, now: float) -> str | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        prefix, until = entry
+        if now >= until:
+            del self._entries[digest]
+            return None
+        self._entries.move_to_end(digest)
+        return prefix
+
+    def put(self, digest: bytes, prefix: str, until: float) -> None:
+        self._entries[digest] = (prefix, until)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class PolicyCache:
-    """Compiled targets by slug, compiled credentials by token prefix, and the set of all prefixes.
+    """Compiled targets by slug, compiled credentials by token prefix, the set of all prefixes, the JWT
+    directory and the verified JWTs.
 
     Loads are single-flight: calls that miss the same key while it is loading wait for that load
     instead of each querying the database (a cold start under load would otherwise run one load
@@ -61,12 +105,21 @@ class PolicyCache:
         self._generation = 0
         self._version: int | None = None
         self._prefixes: frozenset[str] | None = None
+        self._jwt_directory: JwtDirectory | None = None
+        self.verified_jwts = VerifiedJwts()
 
     def invalidate(self) -> None:
-        """Forget every compiled entry; they are reloaded on next use."""
+        """Forget every compiled entry and verified JWT; they are reloaded (re-verified) on next use."""
         self._generation += 1
         self._tables = {"target": {}, "credential": {}}
         self._prefixes = None
+        self._jwt_directory = None
+        self.verified_jwts.clear()
+
+    @property
+    def generation(self) -> int:
+        """How many times the cache was invalidated (a test tells an outside invalidation by it)."""
+        return self._generation
 
     def observe_version(self, version: int) -> None:
         """Record the configuration version seen in the database; a new one invalidates."""
@@ -100,6 +153,22 @@ class PolicyCache:
 
         prefixes: frozenset[str] = await self._flights.get(("prefixes",), cached, load)
         return prefixes
+
+    async def jwt_directory(self) -> JwtDirectory:
+        """The JWT credentials' issuers and subjects, loaded once per configuration version."""
+
+        async def load() -> JwtDirectory:
+            generation = self._generation
+            directory = await load_configuration(jwt_directory_get)
+            if generation == self._generation:
+                self._jwt_directory = directory
+            return directory
+
+        def cached() -> object:
+            return MISSING if self._jwt_directory is None else self._jwt_directory
+
+        directory: JwtDirectory = await self._flights.get(("jwt-directory",), cached, load)
+        return directory
 
     async def _get(self, kind: str, key: str, loader: Callable[..., Any], **kwargs: object) -> Any:
         async def load() -> Any:

@@ -117,8 +117,30 @@ class ScopedRedactor:
 
 
 @dataclass(frozen=True, slots=True)
+class CompiledJwt:
+    """How a JWT credential's tokens are verified: the claims required and one key source.
+
+    ``algorithm`` and ``key`` are set for a static key (HS256 secret bytes, or an RSA / EC public key
+    object and the one algorithm it allows); for a JWKS they are empty and ``jwks_url`` is set.
+    """
+
+    issuer: str
+    audience: str
+    subject_claim: str
+    subject: str
+    leeway_seconds: int
+    algorithm: str = ""
+    key: object = None
+    jwks_url: str = ""
+
+    def __repr__(self) -> str:
+        # An HS256 key is the shared secret: keep it out of every repr, traceback and log line.
+        return f"CompiledJwt(issuer={self.issuer!r}, subject={self.subject!r}, algorithm={self.algorithm!r})"
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledCredential:
-    """Everything the proxy needs to know about one credential."""
+    """Everything the proxy needs to know about one credential (``jwt`` set for a JWT credential)."""
 
     id: int
     tenant_id: int
@@ -132,6 +154,7 @@ class CompiledCredential:
     # Response protections, stacked tenant first, then target, then credential, each in order.
     filters: tuple[ScopedFilter, ...] = ()
     redactors: tuple[ScopedRedactor, ...] = ()
+    jwt: CompiledJwt | None = None
 
     def matching_rule(self, method: str, path: str) -> CompiledRule | None:
         """The first rule (in order) that allows ``method path``, or None: deny by default."""

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q
 
 from gateway.crypto import decrypt_secret
 from gateway.egress import egress_policy
+from gateway.jwt_keys import HS256, load_public_key
 from gateway.models import Credential, Target
 from policies.compiler import (
     CompiledCredential,
+    CompiledJwt,
     CompiledTarget,
     CompiledTool,
     ScopedFilter,
@@ -48,6 +50,71 @@ def credential_prefixes_get() -> frozenset[str]:
     return frozenset(Credential.objects.values_list("prefix", flat=True))
 
 
+@dataclass(frozen=True, slots=True)
+class JwtDirectory:
+    """Which JWT credential a token names, by its (unverified) issuer and subject claim.
+
+    ``issuers`` maps each configured issuer to its subject claims, each with the subjects it names and
+    their credentials' prefixes. Loaded once per configuration version, so a JWT of an unknown issuer
+    is refused from memory.
+    """
+
+    issuers: Mapping[str, tuple[tuple[str, Mapping[str, str]], ...]]
+
+    def candidates(self, issuer: str, claims: Mapping[str, object]) -> list[str] | None:
+        """The prefixes of the credentials whose subject the claims name; None for an unknown issuer."""
+        by_claim = self.issuers.get(issuer)
+        if by_claim is None:
+            return None
+        found = []
+        for claim, subjects in by_claim:
+            value = claims.get(claim)
+            if isinstance(value, str) and value in subjects:
+                found.append(subjects[value])
+        return found
+
+
+def jwt_directory_get() -> JwtDirectory:
+    """Every JWT credential's issuer, subject claim, subject and prefix (one query).
+
+    Revoked and deactivated credentials are included, so their tokens are refused for that reason;
+    where a deactivated credential and a live one share an issuer and subject, the live one wins.
+    """
+    rows = (
+        Credential.objects.filter(kind=Credential.Kind.JWT)
+        .order_by(F("deactivated_at").desc(nulls_first=True), "-pk")
+        .values_list("jwt_issuer", "jwt_subject_claim", "jwt_subject", "prefix")
+    )
+    nested: dict[str, dict[str, dict[str, str]]] = {}
+    for issuer, claim, subject, prefix in rows:
+        nested.setdefault(issuer, {}).setdefault(claim, {}).setdefault(subject, prefix)
+    return JwtDirectory(
+        issuers={issuer: tuple(by_claim.items()) for issuer, by_claim in nested.items()},
+    )
+
+
+def compile_jwt(credential: Credential) -> CompiledJwt | None:
+    """A JWT credential's verification settings, its HS256 secret decrypted or public key parsed."""
+    if not credential.is_jwt:
+        return None
+    algorithm = ""
+    key_object: object = None
+    if credential.jwt_hs256_secret_encrypted:
+        algorithm, key_object = HS256, decrypt_secret(credential.jwt_hs256_secret_encrypted).encode()
+    elif credential.jwt_public_key:
+        key_object, algorithm = load_public_key(credential.jwt_public_key)
+    return CompiledJwt(
+        issuer=credential.jwt_issuer,
+        audience=credential.jwt_audience,
+        subject_claim=credential.jwt_subject_claim,
+        subject=credential.jwt_subject,
+        leeway_seconds=credential.jwt_leeway_seconds,
+        algorithm=algorithm,
+        key=key_object,
+        jwks_url="" if key_object is not None else credential.jwt_jwks_url,
+    )
+
+
 def compile_credential(credential: Credential) -> CompiledCredential:
     """Compile a credential (with its rules, targets, filters and redaction policies) into its frozen form."""
     target_ids = frozenset(t.id for t in credential.targets.all())
@@ -75,6 +142,7 @@ def compile_credential(credential: Credential) -> CompiledCredential:
             _compile_redactor(row)
             for row in _stacked(RedactionPolicy.objects.filter(scope).order_by())  # one query
         ),
+        jwt=compile_jwt(credential),
     )
 
 

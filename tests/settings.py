@@ -29,3 +29,5 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # One file per test run, so two runs on one machine never share (and destroy) a database.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
+# The JWT tests serve their JWKS from a loopback HTTP server (gateway/jwt_keys.py).
+JWKS_ALLOW_LOOPBACK_HTTP = True

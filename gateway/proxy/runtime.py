@@ -18,6 +18,7 @@ from audit.sink import AuditSink
 from gateway.background import close_background_connections
 from gateway.conf import gateway_settings
 from gateway.last_used import LastUsedTracker
+from gateway.proxy.jwks import JwksCache
 from gateway.proxy.upstream import create_upstream_client
 from metering.runtime import MeterRuntime
 from policies.cache import PolicyCache, policy_cache
@@ -36,6 +37,8 @@ class ProxyRuntime:
         conf = gateway_settings()
         self.conf = conf
         self.cache = cache
+        cache.verified_jwts.max_entries = conf.jwt_cache_max_entries
+        self.jwks = JwksCache(conf)
         self.client: aiohttp.ClientSession = create_upstream_client(conf)
         self.audit = AuditSink(
             batch_size=conf.audit_batch_size,
@@ -84,6 +87,7 @@ class ProxyRuntime:
         except Exception as exc:
             logger.warning("last-used times not saved at shutdown: %s", type(exc).__name__)
         await self.client.close()
+        await self.jwks.aclose()
         await asyncio.get_running_loop().run_in_executor(None, close_background_connections)
 
 

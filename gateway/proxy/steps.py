@@ -5,6 +5,8 @@ Each step reads what earlier steps wrote and writes only the context fields it o
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from django.http.request import split_domain_port, validate_host
@@ -23,6 +25,7 @@ from gateway.proxy.errors import (
     UpstreamUnavailable,
 )
 from gateway.proxy.jsonrpc import Route, parse_body, route_for
+from gateway.proxy.jwt_verify import looks_like_jwt, read_unverified, verify
 from gateway.proxy.paths import check_query_string, normalize_proxy_path
 from gateway.proxy.sessions import SessionMalformed, SessionNotOwned, bind_session, unbind_session
 from gateway.proxy.sse import whole_events
@@ -34,6 +37,7 @@ from gateway.proxy.upstream import (
     upstream_url,
 )
 from gateway.tokens import token_matches, token_prefix
+from policies.compiler import CompiledCredential
 
 _SESSION_METHODS = frozenset({"GET", "DELETE"})
 # A JSON body up to this size is read whole even when no step needs it: memory stays bounded and
@@ -83,22 +87,21 @@ def _presented_token(headers: dict[str, str]) -> str:
 async def authenticate(ctx: ProxyContext) -> None:
     """Reads the agent's headers and ``target``; writes ``credential``.
 
-    Raises AuthenticationFailed (401) for a missing, malformed, unknown, revoked or expired token:
-    the agent sees one message for all of them, the audit event the precise reason. A malformed
-    token or an unknown prefix is refused from memory, with no database query. Raises Forbidden
-    (403) for a credential not bound to this target. The token is never logged.
+    A gateway API key (``mgw_...``) is found by its prefix and checked against its digest; a JWT
+    (three base64url parts) is verified with the key of the JWT credential its issuer and subject
+    name. Raises AuthenticationFailed (401) for a missing, malformed, unknown, forged, revoked or
+    expired credential: the agent sees one message for all of them, the audit event the precise
+    reason. A malformed token, an unknown prefix or a JWT of an unknown issuer is refused from
+    memory, with no database query. Raises Forbidden (403) for a credential not bound to this
+    target. The token is never logged.
     """
     token = _presented_token(ctx.headers)
     if not token:
         raise AuthenticationFailed("No credential presented")
-    prefix = token_prefix(token)
-    if prefix is None:
-        raise AuthenticationFailed("Malformed token")
-    credential = await ctx.runtime.cache.credential(prefix)
-    if credential is None:
-        raise AuthenticationFailed("Unknown token prefix")
-    if not token_matches(token, credential.secret_hash):
-        raise AuthenticationFailed("Token secret does not match its prefix")
+    if looks_like_jwt(token):
+        credential = await _jwt_credential(ctx, token)
+    else:
+        credential = await _api_key_credential(ctx, token)
     ctx.credential = credential
     if credential.revoked:
         raise AuthenticationFailed("Credential revoked")
@@ -108,6 +111,50 @@ async def authenticate(ctx: ProxyContext) -> None:
     if target.id not in credential.target_ids or target.tenant_id != credential.tenant_id:
         raise Forbidden(f"Credential {credential.id} is not allowed to use target {target.slug!r}")
     ctx.runtime.last_used.touch(credential.id, ctx.started_at)
+
+
+async def _api_key_credential(ctx: ProxyContext, token: str) -> CompiledCredential:
+    prefix = token_prefix(token)
+    if prefix is None:
+        raise AuthenticationFailed("Malformed token")
+    credential = await ctx.runtime.cache.credential(prefix)
+    if credential is None:
+        raise AuthenticationFailed("Unknown token prefix")
+    if credential.jwt is not None:
+        raise AuthenticationFailed("API key presented for a JWT credential")
+    if not token_matches(token, credential.secret_hash):
+        raise AuthenticationFailed("Token secret does not match its prefix")
+    return credential
+
+
+async def _jwt_credential(ctx: ProxyContext, token: str) -> CompiledCredential:
+    """The credential a JWT was verified for: from the verified-token cache on a warm call, else by
+    its unverified issuer and subject, then verified with that credential's key."""
+    cache = ctx.runtime.cache
+    digest, now = hashlib.sha256(token.encode()).digest(), time.time()
+    known = cache.verified_jwts.get(digest, now)
+    if known is not None:
+        credential = await cache.credential(known)
+        if credential is not None and credential.jwt is not None:
+            return credential
+    unverified = read_unverified(token)
+    if unverified.issuer is None:
+        raise AuthenticationFailed("JWT has no issuer")
+    candidates = (await cache.jwt_directory()).candidates(unverified.issuer, unverified.claims)
+    if candidates is None:
+        raise AuthenticationFailed("Unknown JWT issuer")
+    if len(candidates) != 1:
+        raise AuthenticationFailed(
+            "JWT subject matches no credential of its issuer"
+            if not candidates
+            else "JWT matches several credentials"
+        )
+    credential = await cache.credential(candidates[0])
+    if credential is None or credential.jwt is None:
+        raise AuthenticationFailed("Unknown JWT issuer")
+    expires = await verify(token, unverified, credential.jwt, ctx.runtime.jwks)
+    cache.verified_jwts.put(digest, credential.prefix, min(expires, now + ctx.runtime.jwks.ttl))
+    return credential
 
 
 async def check_origin(ctx: ProxyContext) -> None:

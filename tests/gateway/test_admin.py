@@ -364,3 +364,63 @@ def audit_event(target: Target, **fields: Any) -> AuditEvent:
         **fields,
     }
     return AuditEvent.objects.create(**values)
+
+
+# JWT credentials
+
+JWT_SECRET = "jwt-hs256-s3cret-never-displayed-" * 2
+
+
+def jwt_form(tenant: Tenant, targets: list[Target], **extra: Any) -> dict[str, Any]:
+    settings = {
+        "kind": "jwt",
+        "jwt_issuer": "https://idp.example.com/",
+        "jwt_audience": "gw",
+        "jwt_subject_claim": "sub",
+        "jwt_subject": "agent-7",
+        "jwt_leeway_seconds": "30",
+        "jwt_public_key": "",
+        "jwt_jwks_url": "",
+        "jwt_hs256_secret": JWT_SECRET,
+    }
+    return credential_form(tenant, targets, **{**settings, **extra})
+
+
+def test_a_jwt_credential_added_in_the_admin_keeps_its_secret_encrypted_and_never_shows_it(admin, docs):
+    response = admin.post(reverse("admin:gateway_credential_add"), jwt_form(docs.tenant, [docs]), follow=True)
+
+    credential = Credential.objects.get(name="agent")
+    assert credential.is_jwt and credential.secret_hash == ""
+    assert decrypt_secret(credential.jwt_hs256_secret_encrypted) == JWT_SECRET
+    assert [(rule.method, rule.path) for rule in credential.rules.all()] == [("POST", "/tools/search")]
+    assert "agents present JWTs from https://idp.example.com/" in " ".join(messages_of(response))
+    page = admin.get(credential_change_url(credential)).content.decode()
+    assert JWT_SECRET not in page and credential.jwt_hs256_secret_encrypted not in page
+    assert "agent-7" in page and "HS256 secret" in page
+
+
+def test_a_jwt_credential_edited_in_the_admin_keeps_a_blank_secret_and_refuses_two_key_sources(admin, docs):
+    admin.post(reverse("admin:gateway_credential_add"), jwt_form(docs.tenant, [docs]))
+    credential = Credential.objects.get(name="agent")
+    edit = {"rules-TOTAL_FORMS": "0", "jwt_hs256_secret": ""}
+
+    admin.post(credential_change_url(credential), jwt_form(docs.tenant, [docs], jwt_audience="other", **edit))
+    credential.refresh_from_db()
+    assert credential.jwt_audience == "other"
+    assert decrypt_secret(credential.jwt_hs256_secret_encrypted) == JWT_SECRET
+
+    two = jwt_form(docs.tenant, [docs], jwt_jwks_url="https://idp.example.com/jwks", **edit)
+    two["jwt_hs256_secret"] = JWT_SECRET
+    response = admin.post(credential_change_url(credential), two)
+    assert response.status_code == 200
+    assert "exactly one key source" in response.content.decode()
+    assert JWT_SECRET not in response.content.decode()
+
+
+def test_an_api_key_added_in_the_admin_with_jwt_settings_is_refused(admin, docs):
+    form = credential_form(docs.tenant, [docs], jwt_issuer="https://idp.example.com/")
+
+    response = admin.post(reverse("admin:gateway_credential_add"), form)
+
+    assert "Only a JWT credential has JWT settings." in response.content.decode()
+    assert not Credential.objects.exists()

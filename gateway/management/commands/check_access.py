@@ -59,6 +59,7 @@ class Command(GatewayCommand):
             "credential": {
                 "id": credential.id,
                 "name": credential.name,
+                "kind": credential.kind,
                 "tenant": credential.tenant.name,
                 "status": credential.status,
                 "expires_at": credential.expires_at,

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from gateway.management.commands._cli import GatewayCommand, credential_by_id
+from gateway.management.commands._cli import GatewayCommand, credential_by_id, service_errors
 from gateway.services import credential_rotate
 
 
@@ -29,7 +29,8 @@ class Command(GatewayCommand):
                 f"Credential {credential.id} is revoked: a new token for it would be refused. "
                 "Create a new credential instead."
             )
-        issued = credential_rotate(credential=credential)
+        with service_errors():  # a JWT credential has no token to rotate
+            issued = credential_rotate(credential=credential)
         self.emit(
             options,
             {"id": credential.id, "token": issued.token},

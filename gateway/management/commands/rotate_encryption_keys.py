@@ -31,5 +31,6 @@ class Command(GatewayCommand):
         self.emit(
             options,
             {"rotated": rotated},
-            f"Re-encrypted {rotated} upstream secret(s) with the first key of GATEWAY_ENCRYPTION_KEYS.",
+            f"Re-encrypted {rotated} stored secret(s) (upstream, JWT HS256) with the first key of "
+            "GATEWAY_ENCRYPTION_KEYS.",
         )
