@@ -66,11 +66,23 @@ def jwks_url_problem(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.username or parts.password:
         return "a JWKS URL must not carry a user name or password"
-    if parts.scheme == "https" and parts.hostname:
-        return None
     if parts.scheme == "http" and _is_loopback(parts.hostname or "") and loopback_http_allowed():
         return None
-    return "a JWKS URL must use https://"
+    if parts.scheme != "https" or not parts.hostname:
+        return "a JWKS URL must use https://"
+    return _address_problem(url)
+
+
+def _address_problem(url: str) -> str | None:
+    """The upstream address policy (gateway/egress.py) applies to JWKS hosts too: no metadata,
+    link-local or (unless allowed) private or loopback address, as its host resolves now."""
+    from gateway.egress import EgressRefused, egress_policy
+
+    try:
+        egress_policy().check_url(url)
+    except EgressRefused as error:
+        return str(error)
+    return None
 
 
 def _is_loopback(host: str) -> bool:

@@ -95,7 +95,9 @@ class JwksCache:
             entry.keys, entry.fetched_at = keys, time.monotonic()
 
     async def _fetch(self, url: str) -> dict[str, tuple[object, str]]:
-        problem = jwks_url_problem(url)
+        # Judged again at each fetch, as its host resolves now (DNS rebinding); resolving blocks, so
+        # it runs off the event loop (a fetch is rare: keys are cached, refetches bounded).
+        problem = await asyncio.to_thread(jwks_url_problem, url)
         if problem:
             raise JwksError(problem)
         client = self._client_for_loop()

@@ -181,3 +181,10 @@ def test_a_name_accepted_when_saved_is_refused_once_it_resolves_inside(monkeypat
         asyncio.run(resolver.resolve("mcp.rebind.example", 443))
     dns.answers["mcp.rebind.example"] = "93.184.215.14"
     assert asyncio.run(resolver.resolve("mcp.rebind.example", 443))[0]["host"] == "93.184.215.14"
+
+
+def test_a_jwks_url_pointing_at_cloud_metadata_is_refused():
+    from gateway.jwt_keys import jwks_url_problem
+
+    assert "metadata" in (jwks_url_problem("https://169.254.169.254/keys") or "")
+    assert jwks_url_problem("https://93.184.215.14/.well-known/jwks.json") is None
