@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,3 +163,51 @@ def test_no_signing_key_seals_nothing_and_says_why(transactional_db):
         with pytest.raises(NoSigningKey, match="GATEWAY_AUDIT_SIGNING_KEYS"):
             audit_seal_run()
     assert AuditEvent.objects.filter(seal__isnull=True).count() == 2
+
+
+def test_without_a_broker_the_gateway_seals_the_trail_itself_and_survives_a_failed_run(
+    transactional_db, monkeypatch
+):
+    import audit.services as services
+    from audit.runtime import keep_audit_sealed
+
+    write_records(events(3, "embedded"))
+    real_run = services.audit_seal_run
+    runs = {"count": 0}
+
+    def failing_once() -> object:
+        runs["count"] += 1
+        if runs["count"] == 1:
+            raise RuntimeError("database briefly away")
+        return real_run()
+
+    monkeypatch.setattr(services, "audit_seal_run", failing_once)
+
+    def all_sealed() -> bool:
+        try:
+            return not AuditEvent.objects.filter(seal__isnull=True).exists()
+        finally:
+            connections.close_all()
+
+    async def run_briefly() -> None:
+        task = asyncio.get_running_loop().create_task(keep_audit_sealed(0.05))
+        deadline = time.monotonic() + 10
+        while not await asyncio.to_thread(all_sealed) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(run_briefly())
+    assert runs["count"] >= 2
+    assert AuditSeal.objects.get().event_count == 3
+
+
+def test_a_malformed_signing_key_fails_the_system_check_and_none_warns():
+    from gateway.checks import check_audit_signing_keys
+
+    with override_settings(GATEWAY_AUDIT_SIGNING_KEYS=["not-a-key"]):
+        [error] = check_audit_signing_keys()
+    with override_settings(GATEWAY_AUDIT_SIGNING_KEYS=[]):
+        [warning] = check_audit_signing_keys()
+    assert error.id == "gateway.E005" and "entry #1" in error.msg and "not-a-key" not in error.msg
+    assert warning.id == "gateway.W002" and "not sealed" in warning.msg
