@@ -169,7 +169,7 @@ def _check_events(seal: AuditSeal, floor: tuple[int, int], report: ChainReport) 
     expected = _manifest(seal, report)
     if expected is None:
         return
-    rows = {row["id"]: row for row in AuditEvent.objects.filter(seal=seal).values(*EVENT_FIELDS)}
+    rows = {row["id"]: row for row in AuditEvent.objects.filter(seal=seal).order_by().values(*EVENT_FIELDS)}
     report.events_checked += len(rows)
     number = seal.sequence
     found: list[Problem] = []
