@@ -7,7 +7,8 @@ too) and no whitespace, UTF-8:
 
 - keys are the column names (``tenant_id``, ``target_id``, ``credential_id`` for the foreign keys);
 - ``id`` and the other integer columns are JSON integers, ``latency_ms`` a JSON number, a missing
-  value ``null``;
+  value ``null``; an integer of any size is written as its decimal digits (PostgreSQL's ``jsonb``
+  gives back a large float, say ``1e300``, as an integer of 301 digits);
 - ``event_id`` is the UUID in its lowercase hyphenated form;
 - ``created_at`` is UTC with microseconds: ``2026-01-31T12:00:00.000000+00:00``;
 - ``meter_notes``, ``response_values``, ``protections`` and ``details`` are their JSON values.
@@ -37,6 +38,7 @@ import orjson
 CANONICAL_VERSION = 1
 GENESIS_HASH = "0" * 64
 MANIFEST_ENTRY_BYTES = 40
+_INT_LOW, _INT_HIGH = -(2**63), 2**64 - 1  # what orjson writes itself
 
 #: The columns of an event's canonical form (all of AuditEvent's but ``seal``; a test keeps it so).
 EVENT_FIELDS = (
@@ -84,7 +86,20 @@ def canonical_event(row: Mapping[str, Any]) -> bytes:
     document["created_at"] = canonical_time(row["created_at"])
     event_id = row["event_id"]
     document["event_id"] = str(event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(str(event_id)))
-    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    try:
+        return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits (orjson's limit): written as its digits
+        return orjson.dumps(_big_integers_as_digits(document), option=orjson.OPT_SORT_KEYS)
+
+
+def _big_integers_as_digits(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT_LOW <= value <= _INT_HIGH:
+        return orjson.Fragment(str(value).encode())
+    if isinstance(value, dict):
+        return {key: _big_integers_as_digits(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_big_integers_as_digits(item) for item in value]
+    return value
 
 
 def leaf_hash(canonical: bytes) -> bytes:

@@ -14,7 +14,7 @@ import pytest
 from django.db import connections, transaction
 from django.test import override_settings
 
-from audit.canonical import EVENT_FIELDS, leaf_hash, merkle_root, seal_bytes, unpack_manifest
+from audit.canonical import EVENT_FIELDS, canonical_event, leaf_hash, merkle_root, seal_bytes, unpack_manifest
 from audit.models import AuditEvent, AuditSeal
 from audit.services import audit_chain_seal, audit_seal_run
 from audit.signing import NoSigningKey, reset_signing_keys, signature_problem
@@ -211,3 +211,17 @@ def test_a_malformed_signing_key_fails_the_system_check_and_none_warns():
         [warning] = check_audit_signing_keys()
     assert error.id == "gateway.E005" and "entry #1" in error.msg and "not-a-key" not in error.msg
     assert warning.id == "gateway.W002" and "not sealed" in warning.msg
+
+
+def test_an_event_with_a_huge_number_is_sealed_and_verifies(transactional_db, tenant):
+    # PostgreSQL's jsonb gives a float such as 1e300 back as an integer beyond orjson's 64 bits
+    write_records(
+        events(1, "huge", tenant_id=tenant.id, response_values={"$.total": 1e300, "$.n": -(10**30)})
+    )
+
+    seal = audit_chain_seal(tenant_id=tenant.id, max_events=10)
+
+    assert seal is not None and seal.event_count == 1
+    row = AuditEvent.objects.values(*EVENT_FIELDS).get()
+    assert f'"$.n":{-(10**30)}'.encode() in canonical_event(row)
+    assert verify_chain(tenant_id=tenant.id, since=None, now=seal.created_at).ok
