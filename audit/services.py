@@ -20,7 +20,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from audit.canonical import (
@@ -47,6 +47,7 @@ class SealReport:
 
     seals: int = 0
     events: int = 0
+    failed_chains: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -56,18 +57,28 @@ def audit_seal_run(*, max_events: int | None = None) -> SealReport:
     """Seal every chain's unsealed events, in seals of at most ``max_events`` (default
     ``GATEWAY_AUDIT_SEAL_MAX_EVENTS``).
 
-    Raises NoSigningKey without GATEWAY_AUDIT_SIGNING_KEYS, and the database's errors (the caller
-    logs them; the next run seals what this one did not).
+    A chain the database fails to seal is logged and counted, and the others are sealed; the next run
+    seals what this one did not. Raises NoSigningKey without GATEWAY_AUDIT_SIGNING_KEYS, and the
+    database's errors outside a chain (the caller logs them).
     """
     limit = max_events or gateway_settings().audit_seal_max_events
+    current_signing_key()
     report = SealReport()
     for tenant_id in _chains_with_unsealed_events():
-        while (seal := audit_chain_seal(tenant_id=tenant_id, max_events=limit)) is not None:
-            report.seals += 1
-            report.events += seal.event_count
-            if seal.event_count < limit:
-                break
+        try:
+            _seal_chain(tenant_id, limit, report)
+        except DatabaseError as exc:  # e.g. one chain's lock wait cut short: the others go on
+            report.failed_chains += 1
+            logger.warning("sealing the audit chain of tenant %s failed: %s", tenant_id, type(exc).__name__)
     return report
+
+
+def _seal_chain(tenant_id: int | None, limit: int, report: SealReport) -> None:
+    while (seal := audit_chain_seal(tenant_id=tenant_id, max_events=limit)) is not None:
+        report.seals += 1
+        report.events += seal.event_count
+        if seal.event_count < limit:
+            return
 
 
 def _chains_with_unsealed_events() -> list[int | None]:

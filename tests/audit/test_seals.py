@@ -225,3 +225,24 @@ def test_an_event_with_a_huge_number_is_sealed_and_verifies(transactional_db, te
     row = AuditEvent.objects.values(*EVENT_FIELDS).get()
     assert f'"$.n":{-(10**30)}'.encode() in canonical_event(row)
     assert verify_chain(tenant_id=tenant.id, since=None, now=seal.created_at).ok
+
+
+def test_a_chain_that_fails_to_seal_does_not_hold_back_the_others(transactional_db, tenant, monkeypatch):
+    from django.db import OperationalError
+
+    import audit.services as services
+
+    write_records(events(2, "acme", tenant_id=tenant.id) + events(2, "none"))
+    real_seal = services.audit_chain_seal
+
+    def failing_for_acme(*, tenant_id: int | None, max_events: int) -> AuditSeal | None:
+        if tenant_id == tenant.id:
+            raise OperationalError("lock timeout")
+        return real_seal(tenant_id=tenant_id, max_events=max_events)
+
+    monkeypatch.setattr(services, "audit_chain_seal", failing_for_acme)
+    report = audit_seal_run()
+    monkeypatch.undo()
+
+    assert (report.seals, report.events, report.failed_chains) == (1, 2, 1)
+    assert audit_seal_run().events == 2  # the next run seals what this one could not
