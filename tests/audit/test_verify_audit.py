@@ -21,6 +21,7 @@ from audit.verification import verify_chain
 from audit.writer import write_records
 from gateway.services import tenant_create
 from tests.audit.test_seals import events, signing_keys_set
+from tests.conftest import issue_credential, mcp_client, run
 
 KEY_A = "3q5M0pYqvL3mmHq4m2LcxOB6PHdrN8TAx1n-mSlD3Ss="  # the tests' configured key
 KEY_B = "Q0n3i0v6vJmD3sWmVq4w1xk3Xk9O7r0JYb2m2sU1xXo="
@@ -243,3 +244,27 @@ def test_the_admin_shows_each_tenants_seal_age_last_verification_and_the_keys(
     assert "Seal age and last verification per tenant" in page
     assert "acme" in page and "verified" in page
     assert parse_signing_key(KEY_A).key_id in page
+
+
+def test_calls_through_the_gateway_are_sealed_and_an_edited_tool_name_among_them_is_named(
+    gateway, tenant, target
+):
+    issued = issue_credential(tenant, target, "POST /tools/search")
+
+    async def agent() -> None:
+        async with mcp_client(gateway.proxy_url("docs"), issued.token) as client:
+            await client.call_tool("search", {"query": "gateways"})
+            await client.call_tool("search", {"query": "seals"})
+
+    run(agent())
+    gateway.flush_audit()
+    audit_seal_run()
+    assert not AuditEvent.objects.filter(seal__isnull=True).exists()
+    assert verify()[0]
+
+    call = AuditEvent.objects.filter(kind="call", tool="search").order_by("id").first()
+    AuditEvent.objects.filter(id=call.id).update(tool="delete_everything")
+
+    passed, data = verify()
+    assert not passed
+    assert (first_problem(data)["kind"], first_problem(data)["event"]) == ("edited", call.id)
