@@ -29,6 +29,7 @@ from audit.canonical import (
     event_leaf,
     merkle_root,
     pack_manifest,
+    seal_bytes,
     seal_document,
 )
 from audit.models import AuditEvent, AuditSeal, AuditVerification, in_chain
@@ -109,7 +110,8 @@ def audit_chain_seal(*, tenant_id: int | None, max_events: int) -> AuditSeal | N
             "event_count": len(entries),
             "root": merkle_root([leaf for _, leaf in entries]).hex(),
             "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
-            "previous_hash": previous.seal_hash if previous else GENESIS_HASH,
+            # Recomputed, not the stored seal_hash: the link is to what the previous seal's signature covers.
+            "previous_hash": hashlib.sha256(seal_bytes(previous)).hexdigest() if previous else GENESIS_HASH,
             "created_at": timezone.now(),
         }
         document = seal_document(**fields, key_id=key.key_id)
