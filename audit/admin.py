@@ -1,4 +1,5 @@
-"""Admin for the audit trail: read-only, nobody adds, changes or deletes an audit event here."""
+"""Admin for the audit trail: read-only, nobody adds, changes or deletes an audit event, a seal or a
+verification here."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import json
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, AuditSeal, AuditVerification
+from audit.selectors import seal_chain_status
+from audit.signing import ALGORITHM, public_keys
 from policies.tools import escape_invisible
 
 
@@ -60,3 +64,56 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Nothing is added, changed or deleted from the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditSeal)
+class AuditSealAdmin(ReadOnlyAdmin):
+    """The seals, newest first; above them each tenant's seal age and last verification, and the
+    public keys that verify the seals (also at /.well-known/audit-keys)."""
+
+    list_display = [
+        "created_at",
+        "tenant",
+        "sequence",
+        "event_count",
+        "first_event_id",
+        "last_event_id",
+        "key_id",
+    ]
+    list_filter = ["tenant"]
+    list_select_related = ["tenant"]
+    exclude = ["manifest"]
+    show_full_result_count = False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {
+            **(extra_context or {}),
+            "chains": seal_chain_status(now=timezone.now()),
+            "audit_keys": public_keys(),
+            "audit_key_algorithm": ALGORITHM,
+        }
+        return super().changelist_view(request, extra_context=context)
+
+
+@admin.register(AuditVerification)
+class AuditVerificationAdmin(ReadOnlyAdmin):
+    """Each run of verify_audit per tenant, newest first."""
+
+    list_display = ["verified_at", "tenant", "ok", "seals_checked", "events_checked", "first_problem"]
+    list_filter = ["ok", "tenant"]
+    list_select_related = ["tenant"]

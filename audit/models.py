@@ -1,10 +1,12 @@
-"""The audit trail: one row per proxied request."""
+"""The audit trail: one row per proxied request (or tool / admin event), the seals that make it
+tamper-evident, and the record of each verification of those seals."""
 
 from __future__ import annotations
 
 import uuid
 
 from django.db import models
+from django.db.models import Q
 
 from gateway.models import Credential, Target, Tenant
 
@@ -89,13 +91,91 @@ class AuditEvent(models.Model):
     details = models.JSONField(
         default=dict, blank=True, help_text="For the events that are not calls: what was seen or done."
     )
+    # Set once, by the sealer (audit/services.py); not part of the event's canonical form.
+    seal = models.ForeignKey(
+        "AuditSeal", null=True, blank=True, editable=False, on_delete=models.PROTECT, related_name="events"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["tenant", "created_at"]),
             models.Index(fields=["credential", "created_at"]),
+            # The sealer's work list: small, as sealed events leave it.
+            models.Index(
+                fields=["tenant", "id"], condition=Q(seal__isnull=True), name="audit_event_unsealed"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.http_method} {self.path} {self.decision}"
+
+
+class AuditSeal(models.Model):
+    """A signed Merkle root over a batch of one chain's events (see audit/canonical.py).
+
+    A chain is a tenant's events (``tenant`` null: the events without a tenant). Seals of a chain are
+    numbered 1, 2, ... and each names the hash of the one before, so a seal removed or replaced breaks
+    the link. ``manifest`` lists the sealed events as (id, leaf hash) pairs in id order, so a
+    verification names the event that was edited, deleted, inserted or moved; its SHA-256 is signed.
+    Events of one seal are the ones unsealed when it was made, so a late-committed event may have a
+    lower id than events of an earlier seal: ``first_event_id``/``last_event_id`` bound the ids, they
+    do not say every id between belongs to the seal.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    sequence = models.PositiveBigIntegerField(help_text="1 for a chain's first seal, then 2, 3, ...")
+    created_at = models.DateTimeField()
+    first_event_id = models.BigIntegerField()
+    last_event_id = models.BigIntegerField()
+    event_count = models.PositiveIntegerField()
+    root = models.CharField(max_length=64, help_text="SHA-256 Merkle root (RFC 6962) of the events, hex.")
+    manifest = models.BinaryField(help_text="(event id, leaf hash) pairs, 40 bytes each, in id order.")
+    manifest_sha256 = models.CharField(max_length=64)
+    previous_hash = models.CharField(max_length=64, help_text="seal_hash of the chain's previous seal.")
+    seal_hash = models.CharField(max_length=64, help_text="SHA-256 of this seal's canonical bytes, hex.")
+    key_id = models.CharField(max_length=16, help_text="Which signing key signed (audit-keys).")
+    signature = models.CharField(max_length=128, help_text="Ed25519 signature of the canonical bytes, hex.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "sequence"],
+                condition=Q(tenant__isnull=False),
+                name="audit_seal_tenant_sequence",
+            ),
+            models.UniqueConstraint(
+                fields=["sequence"], condition=Q(tenant__isnull=True), name="audit_seal_untenanted_sequence"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"seal #{self.sequence} of tenant {self.tenant_id or '-'} ({self.event_count} events)"
+
+
+class AuditVerification(models.Model):
+    """One run of ``verify_audit`` over one chain: when, what it checked and what it found."""
+
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    verified_at = models.DateTimeField(db_index=True)
+    ok = models.BooleanField()
+    seals_checked = models.PositiveIntegerField(default=0)
+    events_checked = models.PositiveBigIntegerField(default=0)
+    first_problem = models.TextField(blank=True)
+    problems = models.JSONField(default=list, blank=True, help_text="What failed (at most 100 entries).")
+
+    class Meta:
+        ordering = ["-verified_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.verified_at:%Y-%m-%d %H:%M:%S} {'ok' if self.ok else 'FAILED'}"
+
+
+def in_chain(tenant_id: int | None) -> Q:
+    """The events (or seals) of the chain of ``tenant_id``; None is the chain of events without tenant."""
+    return Q(tenant__isnull=True) if tenant_id is None else Q(tenant_id=tenant_id)

@@ -39,6 +39,36 @@ def check_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[Error]
 
 
 @register(Tags.security, deploy=False)
+def check_audit_signing_keys(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    """Every GATEWAY_AUDIT_SIGNING_KEYS entry is an Ed25519 key; warn when there is none (no seals)."""
+    from audit.signing import parse_signing_key
+
+    keys = [key for key in getattr(settings, "GATEWAY_AUDIT_SIGNING_KEYS", []) if key.strip()]
+    if not keys:
+        return [
+            Warning(
+                "GATEWAY_AUDIT_SIGNING_KEYS is not set: audit events are not sealed.",
+                hint="Set it to one or more comma-separated Ed25519 keys (make one with: python -c "
+                "'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())').",
+                id="gateway.W002",
+            )
+        ]
+    errors: list[Error | Warning] = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            parse_signing_key(key)
+        except ValueError:
+            errors.append(
+                Error(
+                    f"GATEWAY_AUDIT_SIGNING_KEYS entry #{position} is not an Ed25519 key.",
+                    hint="A key is 32 random bytes in url-safe base64.",
+                    id="gateway.E005",
+                )
+            )
+    return errors
+
+
+@register(Tags.security, deploy=False)
 def check_debug(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
     """Warn loudly when DEBUG is on."""
     if settings.DEBUG:

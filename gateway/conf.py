@@ -55,6 +55,7 @@ SPECS: dict[str, Spec] = {
     "AUDIT_LAG_WARN_EVENTS": Spec(
         int, 10_000, 1, 100_000_000, "audit events not yet in the database before a warning is logged"
     ),
+    "AUDIT_SEAL_MAX_EVENTS": Spec(int, 10_000, 1, 1_000_000, "most audit events one seal covers"),
     "UPSTREAM_ALLOW": Spec(
         str,
         "",
@@ -94,6 +95,7 @@ class GatewaySettings:
     audit_wal_dir: str
     audit_fsync_seconds: float
     audit_lag_warn_events: int
+    audit_seal_max_events: int
     redis_timeout_seconds: float
     upstream_allow: str
     jwks_timeout_seconds: float

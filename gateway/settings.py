@@ -23,6 +23,7 @@ DEBUG = env.bool("DEBUG", default=False)
 
 _DEV_SECRET_FILE = BASE_DIR / ".dev-secret-key"
 _DEV_KEY_FILE = BASE_DIR / ".dev-encryption-key"
+_DEV_SIGNING_KEY_FILE = BASE_DIR / ".dev-audit-signing-key"
 
 
 def _dev_file_value(path: Path, make: object) -> str:
@@ -34,7 +35,8 @@ def _dev_file_value(path: Path, make: object) -> str:
     path.chmod(0o600)
     sys.stderr.write(
         f"\n*** WARNING: DEBUG is on and no key was set: generated {path.name} for development only. ***\n"
-        "*** Never run production with it: set SECRET_KEY / GATEWAY_ENCRYPTION_KEYS instead. ***\n\n"
+        "*** Never run production with it: set SECRET_KEY / GATEWAY_ENCRYPTION_KEYS /"
+        " GATEWAY_AUDIT_SIGNING_KEYS instead. ***\n\n"
     )
     return value
 
@@ -47,6 +49,20 @@ if not SECRET_KEY and DEBUG:
 GATEWAY_ENCRYPTION_KEYS = env.list("GATEWAY_ENCRYPTION_KEYS", default=[])
 if not GATEWAY_ENCRYPTION_KEYS and DEBUG:
     GATEWAY_ENCRYPTION_KEYS = [_dev_file_value(_DEV_KEY_FILE, lambda: Fernet.generate_key().decode())]
+
+
+def _new_audit_signing_key() -> str:
+    import base64
+    import os
+
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+# Comma-separated Ed25519 keys (base64url seeds): the first signs audit seals, every key verifies
+# (see audit/signing.py). Without it, and without DEBUG, events are not sealed (warning gateway.W002).
+GATEWAY_AUDIT_SIGNING_KEYS = env.list("GATEWAY_AUDIT_SIGNING_KEYS", default=[])
+if not GATEWAY_AUDIT_SIGNING_KEYS and DEBUG:
+    GATEWAY_AUDIT_SIGNING_KEYS = [_dev_file_value(_DEV_SIGNING_KEY_FILE, _new_audit_signing_key)]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 
@@ -189,8 +205,12 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or env.str("CELERY_BROKER_URL", default=""))
 CELERY_TASK_IGNORE_RESULT = True
-# Usage rollups every minute (metering/tasks.py); without a broker the gateway runs them itself.
-CELERY_BEAT_SCHEDULE = {"rollup-usage": {"task": "metering.rollup_usage", "schedule": 60.0}}
+# Usage rollups and audit seals every minute (metering/tasks.py, audit/tasks.py); without a broker
+# the gateway runs both itself.
+CELERY_BEAT_SCHEDULE = {
+    "rollup-usage": {"task": "metering.rollup_usage", "schedule": 60.0},
+    "seal-audit": {"task": "audit.seal", "schedule": 60.0},
+}
 
 
 # The gateway's own settings object: every GATEWAY_<KEY> of gateway/conf.py's SPECS, passed through

@@ -9,6 +9,7 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 os.environ.setdefault("GATEWAY_ENCRYPTION_KEYS", "JtK1SvNtAorb16ntL5ZIrN3U0silIHlMv6BBkYLowhM=")
+os.environ.setdefault("GATEWAY_AUDIT_SIGNING_KEYS", "3q5M0pYqvL3mmHq4m2LcxOB6PHdrN8TAx1n-mSlD3Ss=")
 os.environ.setdefault("ALLOWED_HOSTS", "*")
 os.environ.setdefault("DEBUG", "0")
 

@@ -1,7 +1,8 @@
 """Per-event-loop runtime of the proxy: the pooled client and the background tasks.
 
 Started by the ASGI lifespan (or lazily by the first request, for servers without lifespan) and
-closed at shutdown, which drains the audit write-ahead file (for a bounded time) and flushes the
+closed at shutdown (in the embedded default, without a Celery broker, it also seals the audit trail
+every minute), which drains the audit write-ahead file (for a bounded time) and flushes the
 last-used times.
 """
 
@@ -14,13 +15,14 @@ from typing import Any
 import aiohttp
 from django.conf import settings
 
+from audit.runtime import SEAL_INTERVAL_SECONDS, keep_audit_sealed
 from audit.sink import AuditSink
 from gateway.background import close_background_connections
 from gateway.conf import gateway_settings
 from gateway.last_used import LastUsedTracker
 from gateway.proxy.jwks import JwksCache
 from gateway.proxy.upstream import create_upstream_client
-from metering.runtime import MeterRuntime
+from metering.runtime import MeterRuntime, rollups_in_process
 from policies.cache import PolicyCache, policy_cache
 from policies.watch import listen_for_invalidations, poll_policy_version
 
@@ -65,6 +67,8 @@ class ProxyRuntime:
         ]
         if conf.redis_url:
             self._tasks.append(loop.create_task(listen_for_invalidations(self.cache), name="policy-listen"))
+        if rollups_in_process():  # no broker, so no Celery beat: this process seals the audit trail
+            self._tasks.append(loop.create_task(keep_audit_sealed(SEAL_INTERVAL_SECONDS), name="audit-seal"))
         self.meters.start()
 
     def status(self) -> dict[str, Any]:

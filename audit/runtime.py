@@ -1,0 +1,35 @@
+"""The audit sealer inside a gateway process, for the embedded default (no Celery broker, so no beat).
+
+With a broker, Celery beat runs ``audit.seal`` every minute instead (audit/tasks.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from gateway.background import run_in_background_thread
+
+logger = logging.getLogger(__name__)
+
+SEAL_INTERVAL_SECONDS = 60.0
+
+
+async def keep_audit_sealed(interval: float) -> None:
+    """Seal the audit trail every ``interval`` seconds, off the event loop.
+
+    A failed run (database away, no signing key) is logged and the next run seals what it did not.
+    Cancelling waits for a run already in flight to finish, then stops.
+    """
+    from audit.services import audit_seal_run
+
+    while True:
+        await asyncio.sleep(interval)
+        run = asyncio.ensure_future(run_in_background_thread(audit_seal_run))
+        try:
+            await asyncio.shield(run)
+        except asyncio.CancelledError:
+            await asyncio.gather(run, return_exceptions=True)
+            raise
+        except Exception as exc:
+            logger.warning("audit sealing failed: %s: %s", type(exc).__name__, exc)
