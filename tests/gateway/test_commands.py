@@ -95,6 +95,20 @@ def test_create_target_encrypts_the_bearer_secret_and_never_prints_it(acme):
     assert compile_target(target).upstream_headers == (("authorization", "Bearer upstream-s3cret"),)
 
 
+def test_create_target_reads_the_bearer_secret_from_a_file_or_stdin_never_the_command_line(
+    acme, tmp_path, monkeypatch
+):
+    secret_file = tmp_path / "bearer"
+    secret_file.write_text("from-a-file\n")
+    run(f"create_target --tenant acme --slug docs --upstream {UPSTREAM} --upstream-bearer-file {secret_file}")
+    monkeypatch.setattr("sys.stdin", StringIO("X-Api-Key: from-stdin\n"))
+    run(f"create_target --tenant acme --slug other --upstream {UPSTREAM} --upstream-header-file -")
+
+    docs, other = Target.objects.get(slug="docs"), Target.objects.get(slug="other")
+    assert compile_target(docs).upstream_headers == (("authorization", "Bearer from-a-file"),)
+    assert compile_target(other).upstream_headers == (("x-api-key", "from-stdin"),)
+
+
 def test_create_target_with_a_custom_header_injects_that_header(acme, public_url):
     output = run(
         f"create_target --tenant acme --slug docs --upstream {UPSTREAM} --json",

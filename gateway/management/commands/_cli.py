@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -148,3 +150,18 @@ class CredentialTransitionCommand(GatewayCommand):
             f"already_{self.state}": already,
         }
         self.emit(options, data, text)
+
+
+def read_file(path: str, option: str) -> str:
+    """The text of ``path``; CommandError naming ``option`` (never the content) when it cannot be read."""
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{option}: cannot read {path!r} ({type(exc).__name__}).") from None
+
+
+def read_secret(path: str, option: str) -> str:
+    """A secret from a file or standard input (``-``), its trailing line break dropped, so it never
+    has to be typed on a command line (where other users and shell history could see it)."""
+    text = sys.stdin.read() if path == "-" else read_file(path, option)
+    return text.rstrip("\r\n")

@@ -8,8 +8,6 @@ a file or standard input (``-``), never from the command line.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
@@ -18,6 +16,8 @@ from gateway.management.commands._cli import (
     GatewayCommand,
     parse_route,
     proxy_url,
+    read_file,
+    read_secret,
     service_errors,
     target_in_tenant,
     tenant_by_name,
@@ -105,8 +105,12 @@ class Command(GatewayCommand):
             subject_claim=options["subject_claim"],
             leeway_seconds=options["leeway"],
             jwks_url=options["jwks_url"] or "",
-            public_key=_read(options["public_key"], "--public-key") if options["public_key"] else "",
-            hs256_secret=_secret(options["hs256_secret_file"]) if options["hs256_secret_file"] else "",
+            public_key=read_file(options["public_key"], "--public-key") if options["public_key"] else "",
+            hs256_secret=(
+                read_secret(options["hs256_secret_file"], "--hs256-secret-file")
+                if options["hs256_secret_file"]
+                else ""
+            ),
         )
         with service_errors():
             credential = jwt_credential_create(
@@ -128,19 +132,6 @@ def _required(options: dict[str, Any], name: str) -> str:
     if not value:
         raise CommandError(f"--{name} is required with --kind jwt.")
     return str(value)
-
-
-def _read(path: str, option: str) -> str:
-    try:
-        return Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CommandError(f"{option}: cannot read {path!r} ({type(exc).__name__}).") from None
-
-
-def _secret(path: str) -> str:
-    """The HS256 secret from a file or stdin (``-``), its trailing line break dropped."""
-    text = sys.stdin.read() if path == "-" else _read(path, "--hs256-secret-file")
-    return text.rstrip("\r\n")
 
 
 def jwt_as_json(credential: Credential, urls: list[str]) -> dict[str, Any]:

@@ -11,7 +11,13 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from gateway.management.commands._cli import GatewayCommand, proxy_url, service_errors, tenant_by_name
+from gateway.management.commands._cli import (
+    GatewayCommand,
+    proxy_url,
+    read_secret,
+    service_errors,
+    tenant_by_name,
+)
 from gateway.models import Target
 from gateway.services import target_create
 
@@ -28,7 +34,17 @@ class Command(GatewayCommand):
         parser.add_argument("--upstream", required=True, help="URL of the upstream server.")
         auth = parser.add_mutually_exclusive_group()
         auth.add_argument("--upstream-bearer", metavar="SECRET", help="Send 'Authorization: Bearer SECRET'.")
+        auth.add_argument(
+            "--upstream-bearer-file",
+            metavar="FILE",
+            help="Like --upstream-bearer, the secret read from FILE, or - for stdin (off the command line).",
+        )
         auth.add_argument("--upstream-header", metavar="'Name: value'", help="Send a custom secret header.")
+        auth.add_argument(
+            "--upstream-header-file",
+            metavar="FILE",
+            help="Like --upstream-header, 'Name: value' read from FILE, or - for stdin.",
+        )
         parser.add_argument("--kind", choices=Target.Kind.values, default=Target.Kind.MCP)
         parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
         parser.add_argument(
@@ -73,11 +89,17 @@ class Command(GatewayCommand):
 
 def upstream_auth(options: dict[str, Any]) -> dict[str, str]:
     """The ``target_create`` auth arguments chosen on the command line."""
-    if options["upstream_bearer"] is not None:
-        return {"auth_type": Target.AuthType.BEARER, "auth_secret": options["upstream_bearer"]}
-    if options["upstream_header"] is None:
+    bearer = options["upstream_bearer"]
+    if options.get("upstream_bearer_file"):
+        bearer = read_secret(options["upstream_bearer_file"], "--upstream-bearer-file")
+    if bearer is not None:
+        return {"auth_type": Target.AuthType.BEARER, "auth_secret": bearer}
+    header = options["upstream_header"]
+    if options.get("upstream_header_file"):
+        header = read_secret(options["upstream_header_file"], "--upstream-header-file")
+    if header is None:
         return {"auth_type": Target.AuthType.NONE}
-    name, colon, value = options["upstream_header"].partition(":")
+    name, colon, value = header.partition(":")
     if not colon or not name.strip() or not value.strip():
         # The value is a secret: name the expected shape, never echo what was given.
         raise CommandError("--upstream-header must be 'Name: value', e.g. 'X-Api-Key: s3cr3t'.")
