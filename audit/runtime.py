@@ -5,10 +5,9 @@ With a broker, Celery beat runs ``audit.seal`` every minute instead (audit/tasks
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from gateway.background import run_in_background_thread
+from gateway.background import run_every
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +22,4 @@ async def keep_audit_sealed(interval: float) -> None:
     """
     from audit.services import audit_seal_run
 
-    while True:
-        await asyncio.sleep(interval)
-        run = asyncio.ensure_future(run_in_background_thread(audit_seal_run))
-        try:
-            await asyncio.shield(run)
-        except asyncio.CancelledError:
-            await asyncio.gather(run, return_exceptions=True)
-            raise
-        except Exception as exc:
-            logger.warning("audit sealing failed: %s: %s", type(exc).__name__, exc)
+    await run_every(interval, audit_seal_run, "audit sealing")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -18,6 +19,8 @@ from typing import Any, TypeVar
 from django.db import connections
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 in_background: contextvars.ContextVar[bool] = contextvars.ContextVar("in_background", default=False)
 
@@ -43,3 +46,22 @@ async def run_in_background_thread(fn: Callable[..., T], *args: Any, **kwargs: A
     context = contextvars.copy_context()
     job = functools.partial(context.run, _call, fn, args, kwargs)
     return await asyncio.get_running_loop().run_in_executor(_executor, job)
+
+
+async def run_every(interval: float, job: Callable[[], object], what: str) -> None:
+    """Run blocking ``job`` on the background thread every ``interval`` seconds, until cancelled.
+
+    A failed run (database away ...) is logged as ``what`` failed, and the next run tries again: one
+    bad run never stops the loop. Cancelling waits for a run already in flight to finish (a thread
+    cannot be stopped), so neither a shutdown nor a test's table flush races a job still writing.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        run = asyncio.ensure_future(run_in_background_thread(job))
+        try:
+            await asyncio.shield(run)
+        except asyncio.CancelledError:
+            await asyncio.gather(run, return_exceptions=True)
+            raise
+        except Exception as exc:
+            logger.warning("%s failed: %s", what, type(exc).__name__)

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 
-from gateway.background import run_in_background_thread
+from gateway.background import run_every
 from gateway.conf import GatewaySettings, gateway_settings
 from metering.health import MeterStoreHealth
 from metering.limiter import Limiter, LimiterAdmin
@@ -73,18 +73,8 @@ async def keep_rollups_current(interval: float) -> None:
     """
     from metering.services import usage_rollup_run
 
-    while True:
-        await asyncio.sleep(interval)
-        run = asyncio.ensure_future(run_in_background_thread(usage_rollup_run))
-        try:
-            await asyncio.shield(run)
-        except asyncio.CancelledError:
-            # A thread cannot be stopped: let the run in flight finish, so that neither a shutdown
-            # nor a test's table flush races a rollup still writing.
-            await asyncio.gather(run, return_exceptions=True)
-            raise
-        except Exception as exc:  # database briefly away: the next run recomputes the same periods
-            logger.warning("usage rollup failed: %s", type(exc).__name__)
+    # A failed run (database briefly away) is retried by the next, which recomputes the same periods.
+    await run_every(interval, usage_rollup_run, "usage rollup")
 
 
 def admin_limiter(*, in_gateway_process: bool) -> LimiterAdmin | None:
