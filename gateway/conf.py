@@ -10,7 +10,8 @@ so misconfiguration fails at start-up rather than on the first request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -64,7 +65,15 @@ SPECS: dict[str, Spec] = {
     "REDIS_TIMEOUT_SECONDS": Spec(
         float, 1.0, 0.01, 60.0, "seconds of Redis time (not event-loop lag) before Redis counts as down"
     ),
+    "METRICS_TOKEN": Spec(
+        str, "", doc="bearer token a scrape of /metrics presents (16+ characters)", allow_empty=True
+    ),
+    "METRICS_ALLOW": Spec(
+        str, "", doc="CIDRs (comma-separated) that may scrape /metrics without the token", allow_empty=True
+    ),
 }
+
+METRICS_TOKEN_MIN_LENGTH = 16
 
 DEFAULTS: dict[str, Any] = {name: spec.default for name, spec in SPECS.items()}
 
@@ -89,6 +98,8 @@ class GatewaySettings:
     audit_lag_warn_events: int
     redis_timeout_seconds: float
     upstream_allow: str
+    metrics_token: str = field(repr=False)
+    metrics_allow: str
     redis_url: str
     encryption_keys: tuple[str, ...]
 
@@ -106,6 +117,10 @@ def convert(name: str, value: Any) -> Any:
             raise ImproperlyConfigured(f"{variable} must not be empty")
         if name == "UPSTREAM_ALLOW":
             _check_upstream_allow(variable, converted)
+        elif name == "METRICS_TOKEN":
+            _check_metrics_token(variable, converted)
+        elif name == "METRICS_ALLOW":
+            _check_networks(variable, converted)
         return converted
     if converted != converted or converted in (float("inf"), float("-inf")):  # NaN, infinities
         raise ImproperlyConfigured(f"{variable} must be a finite number, got {value!r}")
@@ -123,6 +138,22 @@ def _check_upstream_allow(variable: str, value: str) -> None:
         parse_allow(value)
     except ValueError as error:
         raise ImproperlyConfigured(f"{variable}: {error}") from None
+
+
+def _check_metrics_token(variable: str, value: str) -> None:
+    """Never quotes the value: it is a secret."""
+    if value and (len(value) < METRICS_TOKEN_MIN_LENGTH or any(c.isspace() for c in value)):
+        raise ImproperlyConfigured(
+            f"{variable} must be {METRICS_TOKEN_MIN_LENGTH} or more characters without spaces (or empty)"
+        )
+
+
+def _check_networks(variable: str, value: str) -> None:
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{variable}: {part!r} is not a network (CIDR) or address") from None
 
 
 def build_gateway_settings(user: dict[str, Any], *, redis_url: str, keys: list[str]) -> GatewaySettings:

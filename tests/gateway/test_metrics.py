@@ -1,0 +1,222 @@
+"""``GET /metrics``: scraped from a running gateway after real calls through the proxy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+from django.conf import settings as django_settings
+from prometheus_client.parser import text_string_to_metric_families
+
+from audit.sink import LAG_MARK_SECONDS, AuditSink
+from gateway.conf import gateway_settings
+from gateway.metrics import endpoint
+from metering.services import meter_create
+from policies.cache import policy_cache
+from tests.conftest import issue_credential
+from tests.metering.conftest import post_call
+
+METRICS_TOKEN = "metrics-token-0123456789-abcdefghij"
+
+
+def configure(**values: str) -> None:
+    django_settings.GATEWAY = {**django_settings.GATEWAY, **values}
+    gateway_settings.cache_clear()
+
+
+@pytest.fixture
+def metrics_settings() -> Iterator[None]:
+    """Restores the GATEWAY settings (and the cached settings object) the test changed."""
+    saved = django_settings.GATEWAY
+    yield
+    django_settings.GATEWAY = saved
+    gateway_settings.cache_clear()
+
+
+def get_metrics(gateway, **headers: str) -> httpx2.Response:
+    return httpx2.get(f"{gateway.url}/metrics", headers=headers, timeout=10)
+
+
+@pytest.fixture
+def scrape(gateway, metrics_settings):
+    """Scrape the running gateway with the metrics token; returns the exposition text."""
+    configure(METRICS_TOKEN=METRICS_TOKEN)
+
+    def scrape_text() -> str:
+        response = get_metrics(gateway, Authorization=f"Bearer {METRICS_TOKEN}")
+        assert response.status_code == 200, response.text
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return response.text
+
+    return scrape_text
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    return samples(text).get((name, frozenset(labels.items())), 0.0)
+
+
+def moved(before: str, after: str, name: str, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
+def test_scrape_counts_exactly_the_allowed_denied_and_rate_limited_calls_made(
+    gateway, scrape, tenant, target
+):
+    # given: two calls a minute to search; delete_all is not allowed
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    meter_create(tenant=tenant, credential=issued.credential, kind="request_count", window="minute", limit=2)
+    url = gateway.proxy_url("docs")
+    before = scrape()
+    # when
+    statuses = [
+        post_call(url, issued.token).status_code,
+        post_call(url, issued.token).status_code,
+        post_call(url, issued.token, tool="delete_all").status_code,
+        post_call(url, issued.token).status_code,
+        post_call(url, "not-a-token").status_code,
+    ]
+    after = scrape()
+    # then
+    assert statuses == [200, 200, 400, 429, 401]
+    calls = "gateway_calls_total"
+    assert moved(before, after, calls, target="docs", decision="allowed", status_class="2xx") == 2
+    assert moved(before, after, calls, target="docs", decision="denied", status_class="4xx") == 3
+    denials = "gateway_denials_total"
+    assert moved(before, after, denials, target="docs", reason="scope") == 1
+    assert moved(before, after, denials, target="docs", reason="rate_limited") == 1
+    assert moved(before, after, denials, target="docs", reason="auth") == 1
+    assert moved(before, after, "gateway_meter_refusals_total", reason="limit_reached") == 1
+    assert moved(before, after, "gateway_meter_fail_opens_total") == 0
+    # only the two allowed calls reached the upstream
+    assert moved(before, after, "gateway_upstream_latency_seconds_count", target="docs") == 2
+    assert moved(before, after, "gateway_upstream_latency_seconds_bucket", target="docs", le="+Inf") == 2
+
+
+def test_an_invented_slug_and_the_tokens_presented_never_appear_in_the_metrics(
+    gateway, scrape, tenant, target
+):
+    # given
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    before = scrape()
+    # when: an agent invents slugs, presenting a real token
+    statuses = [post_call(gateway.proxy_url(f"invented-{n}"), issued.token).status_code for n in range(3)] + [
+        post_call(gateway.proxy_url("docs"), issued.token, tool="no-such-tool-x").status_code
+    ]
+    after = scrape()
+    # then
+    assert statuses == [404, 404, 404, 400]
+    assert (
+        moved(before, after, "gateway_calls_total", target="(none)", decision="error", status_class="4xx")
+        == 3
+    )
+    assert "invented" not in after and "no-such-tool-x" not in after
+    assert issued.token not in after and issued.token[:12] not in after and METRICS_TOKEN not in after
+    targets = {dict(labels).get("target") for (name, labels) in samples(after) if name.startswith("gateway_")}
+    assert targets <= {None, "docs", "(none)"}
+
+
+def test_metrics_are_not_served_when_neither_a_token_nor_a_network_is_configured(gateway, metrics_settings):
+    configure(METRICS_TOKEN="", METRICS_ALLOW="")
+
+    response = get_metrics(gateway)
+
+    assert response.status_code == 404
+    assert "gateway_" not in response.text
+
+
+def test_a_scrape_without_the_right_token_gets_401(gateway, metrics_settings):
+    configure(METRICS_TOKEN=METRICS_TOKEN)
+
+    missing = get_metrics(gateway)
+    wrong = get_metrics(gateway, Authorization=f"Bearer {METRICS_TOKEN}x")
+    other_scheme = get_metrics(gateway, Authorization=f"Basic {METRICS_TOKEN}")
+    right = get_metrics(gateway, Authorization=f"Bearer {METRICS_TOKEN}")
+
+    assert [r.status_code for r in (missing, wrong, other_scheme)] == [401, 401, 401]
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert all("gateway_" not in r.text and METRICS_TOKEN not in r.text for r in (missing, wrong))
+    assert right.status_code == 200 and "# TYPE gateway_calls_total counter" in right.text
+
+
+def test_the_metrics_token_is_compared_in_constant_time(gateway, metrics_settings, monkeypatch):
+    # given
+    configure(METRICS_TOKEN=METRICS_TOKEN)
+    compared: list[tuple[bytes, bytes]] = []
+    real_compare = endpoint.hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real_compare(a, b)
+
+    monkeypatch.setattr(endpoint.hmac, "compare_digest", spy)
+    # when
+    assert get_metrics(gateway, Authorization="Bearer short").status_code == 401
+    assert get_metrics(gateway, Authorization=f"Bearer {METRICS_TOKEN}").status_code == 200
+    # then: every comparison went through compare_digest, on digests of equal length (no length leak)
+    assert len(compared) == 2
+    assert all(len(a) == len(b) == 32 for a, b in compared)
+
+
+def test_a_scrape_from_outside_the_allowed_networks_gets_403_and_from_inside_200(gateway, metrics_settings):
+    configure(METRICS_ALLOW="10.0.0.0/8, 192.168.0.0/16")
+    outside = get_metrics(gateway)
+
+    configure(METRICS_ALLOW="10.0.0.0/8,127.0.0.0/8")
+    inside = get_metrics(gateway)
+
+    assert outside.status_code == 403 and "gateway_" not in outside.text
+    assert inside.status_code == 200 and "gateway_audit_lag_events" in inside.text
+
+
+@pytest.fixture
+def credential_before_start(tenant, target):
+    """Configuration made before the gateway starts, so no change notice arrives after its first call."""
+    return issue_credential(tenant, target, "POST /tools/search")
+
+
+def test_policy_cache_age_grows_while_warm_and_restarts_when_the_cache_is_emptied(
+    credential_before_start, gateway, scrape
+):
+    # given: a warm cache
+    assert post_call(gateway.proxy_url("docs"), credential_before_start.token).status_code == 200
+    first = scrape()
+    time.sleep(1.1)
+    warm = scrape()
+    # when: a configuration change empties the cache (what the change signal does in this process)
+    policy_cache.invalidate()
+    emptied = scrape()
+    # then
+    assert value(warm, "gateway_policy_cache_entries") >= 2  # the target and the credential
+    age = value(warm, "gateway_policy_cache_age_seconds")
+    assert age >= value(first, "gateway_policy_cache_age_seconds") + 1.0
+    assert value(emptied, "gateway_policy_cache_entries") == 0
+    assert value(emptied, "gateway_policy_cache_age_seconds") < 0.5
+
+
+def test_audit_lag_counts_events_not_yet_in_the_database_and_the_oldest_ones_age(tmp_path: Path):
+    # given: a sink whose writer is not running (as while the database is away)
+    sink = AuditSink(batch_size=10, wal_dir=str(tmp_path))
+    sink.wal.open()
+    try:
+        assert sink.lag() == (0, 0.0)
+        # when
+        for _ in range(3):
+            sink.submit({"reason": "x"})
+        time.sleep(0.3)
+        waiting, oldest = sink.lag()
+        # then
+        assert waiting == 3
+        assert 0.3 <= oldest <= 0.3 + LAG_MARK_SECONDS + 0.2
+    finally:
+        sink.wal.close()
