@@ -11,3 +11,10 @@
 Every label value is bounded: target slugs come from configuration (a request for an unknown slug is
 counted under ``(none)``), decisions and reason classes from the code, never from what an agent sent.
 """
+
+import os as _os
+
+# prometheus-client opens its files in PROMETHEUS_MULTIPROC_DIR as soon as the metrics are defined (at
+# import, in every process with the variable: management commands too): the directory must exist.
+if _os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _os.makedirs(_os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)

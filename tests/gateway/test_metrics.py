@@ -220,3 +220,31 @@ def test_audit_lag_counts_events_not_yet_in_the_database_and_the_oldest_ones_age
         assert 0.3 <= oldest <= 0.3 + LAG_MARK_SECONDS + 0.2
     finally:
         sink.wal.close()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"METRICS_TOKEN": "short-secret"}, "GATEWAY_METRICS_TOKEN must be 16 or more characters"),
+        ({"METRICS_TOKEN": "a token with spaces in it"}, "GATEWAY_METRICS_TOKEN must be 16 or more"),
+        ({"METRICS_ALLOW": "10.0.0.0/8,not-a-network"}, "GATEWAY_METRICS_ALLOW: 'not-a-network'"),
+    ],
+)
+def test_a_bad_metrics_setting_stops_the_start_naming_it_but_never_quoting_the_token(values, message):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from gateway.conf import build_gateway_settings
+
+    with pytest.raises(ImproperlyConfigured) as raised:
+        build_gateway_settings(values, redis_url="", keys=[])
+
+    assert message in str(raised.value)
+    assert values.get("METRICS_TOKEN", "\0") not in str(raised.value)
+
+
+def test_the_metrics_token_is_not_in_the_settings_repr():
+    from gateway.conf import build_gateway_settings
+
+    conf = build_gateway_settings({"METRICS_TOKEN": METRICS_TOKEN}, redis_url="", keys=[])
+
+    assert conf.metrics_token == METRICS_TOKEN and METRICS_TOKEN not in repr(conf)
