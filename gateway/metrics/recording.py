@@ -9,12 +9,15 @@ library under a per-process lock that only this process's event loop takes.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
     from gateway.proxy.context import ProxyContext
+
+logger = logging.getLogger(__name__)
 
 # The target label of a request whose slug names no configured target: an agent can invent slugs,
 # so they never become label values. ``(none)`` cannot be a slug (slugs are letters, digits, - and _).
@@ -78,8 +81,25 @@ _denials: dict[tuple[str, str], Any] = {}
 _latency: dict[str, Any] = {}
 
 
+_failed = False
+
+
 def record_call(ctx: ProxyContext) -> None:
-    """Count one finished request; observe its upstream latency when it reached the upstream."""
+    """Count one finished request; observe its upstream latency when it reached the upstream.
+
+    Never raises: a metrics failure (the multiprocess files' disk full ...) must not fail the call;
+    it is logged once per process.
+    """
+    global _failed
+    try:
+        _record_call(ctx)
+    except Exception:
+        if not _failed:
+            _failed = True
+            logger.exception("metrics not recorded (logged once per process)")
+
+
+def _record_call(ctx: ProxyContext) -> None:
     target = ctx.target
     slug = target.slug if target is not None else NO_TARGET
     status_class = ctx.status // 100 if 0 <= ctx.status < 600 else 0

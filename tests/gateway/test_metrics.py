@@ -248,3 +248,19 @@ def test_the_metrics_token_is_not_in_the_settings_repr():
     conf = build_gateway_settings({"METRICS_TOKEN": METRICS_TOKEN}, redis_url="", keys=[])
 
     assert conf.metrics_token == METRICS_TOKEN and METRICS_TOKEN not in repr(conf)
+
+
+def test_a_metrics_failure_never_fails_the_call_and_is_logged_once(monkeypatch, caplog):
+    from types import SimpleNamespace
+
+    from gateway.metrics import recording
+
+    monkeypatch.setattr(recording, "_failed", False)
+    monkeypatch.setattr(recording, "_calls", {})
+    monkeypatch.setattr(recording.CALLS, "labels", lambda *labels: 1 / 0)  # the files' disk is full ...
+    ctx = SimpleNamespace(target=None, status=200, decision="allowed", error_kind="", upstream_seconds=None)
+
+    recording.record_call(ctx)
+    recording.record_call(ctx)
+
+    assert [r.message for r in caplog.records] == ["metrics not recorded (logged once per process)"]
