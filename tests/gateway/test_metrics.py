@@ -14,9 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from audit.sink import LAG_MARK_SECONDS, AuditSink
 from gateway.conf import gateway_settings
 from gateway.metrics import endpoint
+from gateway.metrics.sampling import PolicyCacheWatch
 from metering.services import meter_create
-from policies.cache import policy_cache
-from tests.conftest import issue_credential
+from tests.conftest import issue_credential, run
 from tests.metering.conftest import post_call
 
 METRICS_TOKEN = "metrics-token-0123456789-abcdefghij"
@@ -60,6 +60,10 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def target_labels(text: str) -> set[str]:
+    return {dict(labels)["target"] for (_name, labels) in samples(text) if "target" in dict(labels)}
 
 
 def value(text: str, name: str, **labels: str) -> float:
@@ -122,8 +126,8 @@ def test_an_invented_slug_and_the_tokens_presented_never_appear_in_the_metrics(
     )
     assert "invented" not in after and "no-such-tool-x" not in after
     assert issued.token not in after and issued.token[:12] not in after and METRICS_TOKEN not in after
-    targets = {dict(labels).get("target") for (name, labels) in samples(after) if name.startswith("gateway_")}
-    assert targets <= {None, "docs", "(none)"}
+    # no new label value but the configured slug and (none)
+    assert target_labels(after) - target_labels(before) <= {"docs", "(none)"}
 
 
 def test_metrics_are_not_served_when_neither_a_token_nor_a_network_is_configured(gateway, metrics_settings):
@@ -179,29 +183,33 @@ def test_a_scrape_from_outside_the_allowed_networks_gets_403_and_from_inside_200
     assert inside.status_code == 200 and "gateway_audit_lag_events" in inside.text
 
 
-@pytest.fixture
-def credential_before_start(tenant, target):
-    """Configuration made before the gateway starts, so no change notice arrives after its first call."""
-    return issue_credential(tenant, target, "POST /tools/search")
+def test_policy_cache_age_grows_while_warm_and_restarts_when_the_cache_is_emptied(target):
+    from policies.cache import PolicyCache
 
-
-def test_policy_cache_age_grows_while_warm_and_restarts_when_the_cache_is_emptied(
-    credential_before_start, gateway, scrape
-):
-    # given: a warm cache
-    assert post_call(gateway.proxy_url("docs"), credential_before_start.token).status_code == 200
-    first = scrape()
-    time.sleep(1.1)
-    warm = scrape()
-    # when: a configuration change empties the cache (what the change signal does in this process)
-    policy_cache.invalidate()
-    emptied = scrape()
+    # given: a cache holding one compiled target, watched as the runtime does
+    cache = PolicyCache()
+    watch = PolicyCacheWatch(cache)
+    assert run(cache.target("docs")) is not None
+    time.sleep(0.3)
+    warm_age, warm_entries = watch.sample()
+    # when: a configuration change empties it
+    cache.invalidate()
+    emptied_age, emptied_entries = watch.sample()
     # then
-    assert value(warm, "gateway_policy_cache_entries") >= 2  # the target and the credential
-    age = value(warm, "gateway_policy_cache_age_seconds")
-    assert age >= value(first, "gateway_policy_cache_age_seconds") + 1.0
-    assert value(emptied, "gateway_policy_cache_entries") == 0
-    assert value(emptied, "gateway_policy_cache_age_seconds") < 0.5
+    assert warm_age >= 0.3 and warm_entries == 1
+    assert emptied_age < 0.1 and emptied_entries == 0
+
+
+def test_a_scrape_reports_the_policy_cache_and_audit_lag_of_the_process(gateway, scrape, tenant, target):
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    assert post_call(gateway.proxy_url("docs"), issued.token).status_code == 200
+    gateway.flush_audit()
+
+    text = scrape()
+
+    assert value(text, "gateway_audit_lag_events") == 0 and value(text, "gateway_audit_lag_seconds") == 0
+    assert ("gateway_policy_cache_entries", frozenset()) in samples(text)
+    assert value(text, "gateway_policy_cache_age_seconds") >= 0
 
 
 def test_audit_lag_counts_events_not_yet_in_the_database_and_the_oldest_ones_age(tmp_path: Path):
