@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +17,10 @@ from gateway.conf import gateway_settings
 from gateway.metrics import endpoint
 from gateway.metrics.sampling import PolicyCacheWatch
 from metering.services import meter_create
-from tests.conftest import issue_credential, run
+from tests.conftest import issue_credential, require_service, run
 from tests.metering.conftest import post_call
+from tests.metering.processes import RedisServer
+from tests.metering.test_own_redis import close_meters, meters_on
 
 METRICS_TOKEN = "metrics-token-0123456789-abcdefghij"
 
@@ -272,3 +275,53 @@ def test_a_metrics_failure_never_fails_the_call_and_is_logged_once(monkeypatch, 
     recording.record_call(ctx)
 
     assert [r.message for r in caplog.records] == ["metrics not recorded (logged once per process)"]
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, which it may stop."""
+    if shutil.which("redis-server") is None:
+        require_service("Redis", "redis-server is not installed")
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+def test_a_redis_outage_counts_fail_opens_and_fail_closed_refusals(
+    gateway, scrape, tenant, target, own_redis
+):
+    # given: an open meter and a closed one, their counters in a Redis that then stops
+    lenient = issue_credential(tenant, target, "POST /tools/search", name="lenient")
+    strict = issue_credential(tenant, target, "POST /tools/search", name="strict")
+    meter_create(tenant=tenant, credential=lenient.credential, kind="request_count", window="minute", limit=9)
+    meter_create(
+        tenant=tenant,
+        credential=strict.credential,
+        kind="request_count",
+        window="minute",
+        limit=9,
+        fail_mode="closed",
+    )
+    meters_on(gateway, own_redis.url)
+    url = gateway.proxy_url("docs")
+    try:
+        own_redis.stop()
+        before = scrape()
+        # when
+        statuses = [post_call(url, lenient.token).status_code for _ in range(3)]
+        statuses.append(post_call(url, strict.token).status_code)
+        after = scrape()
+    finally:
+        close_meters(gateway)
+    # then
+    assert statuses == [200, 200, 200, 503]
+    assert moved(before, after, "gateway_meter_fail_opens_total") == 3
+    assert moved(before, after, "gateway_meter_refusals_total", reason="store_unavailable") == 1
+    assert moved(before, after, "gateway_meter_refusals_total", reason="limit_reached") == 0
+    assert (
+        moved(before, after, "gateway_calls_total", target="docs", decision="error", status_class="5xx") == 1
+    )
+    assert (
+        moved(before, after, "gateway_calls_total", target="docs", decision="allowed", status_class="2xx")
+        == 3
+    )
