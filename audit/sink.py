@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,11 @@ _IDLE_WAIT_SECONDS = 1.0
 _MAX_BACKOFF_SECONDS = 30.0
 _UNAVAILABLE = (OperationalError, InterfaceError)
 _LEGACY_NAMESPACE = uuid.UUID("9f1c7a52-4a35-4c8e-9d5e-3b0f6f0b7a10")
+# The lag in seconds is read from marks (event number, time appended) taken at most this often, so it
+# overstates the oldest waiting event's age by at most this much. The cap keeps memory bounded in a
+# long database outage (past it, about 2.7 hours of marks, the oldest marks are dropped).
+LAG_MARK_SECONDS = 0.1
+_MAX_LAG_MARKS = 100_000
 
 
 @dataclass
@@ -66,6 +72,8 @@ class AuditSink:
         self.lag_warn_events = lag_warn_events
         self.wal = WriteAheadLog(wal_dir, **({"segment_bytes": segment_bytes} if segment_bytes else {}))
         self._appended = 0  # events this process appended
+        self._lag_marks: deque[tuple[int, float]] = deque(maxlen=_MAX_LAG_MARKS)
+        self._last_mark = float("-inf")
         self._drained = 0  # of those, events the writer is done with (stored, or quarantined)
         self._counters = {"stored": 0, "duplicates": 0, "repaired": 0, "quarantined": 0, "truncated": 0}
         self._append_failures = 0
@@ -95,6 +103,10 @@ class AuditSink:
             self._append_failures += 1
             logger.error("audit event %s not written ahead: %s", record["event_id"], exc)
             return
+        now = time.monotonic()
+        if now - self._last_mark >= LAG_MARK_SECONDS:
+            self._last_mark = now
+            self._lag_marks.append((self._appended, now))  # event number self._appended, appended now
         self._appended += 1
         if self._appended - self._drained > self.lag_warn_events:
             self._check_lag()
@@ -148,6 +160,18 @@ class AuditSink:
             await asyncio.wait_for(run_in_background_thread(self.wal.close), drain_seconds)
         except TimeoutError:
             logger.warning("audit: background thread busy at shutdown; segments released at exit")
+
+    def lag(self) -> tuple[int, float]:
+        """Events of this process not yet in the database, and the oldest one's age in seconds (at
+        most :data:`LAG_MARK_SECONDS` too old; 0 when none waits)."""
+        waiting = self._appended - self._drained
+        marks = self._lag_marks
+        # Drop the marks of drained events, keeping the last one at or before the oldest waiting event.
+        while len(marks) > 1 and marks[1][0] <= self._drained:
+            marks.popleft()
+        if waiting <= 0 or not marks:
+            return max(waiting, 0), 0.0
+        return waiting, max(time.monotonic() - marks[0][1], 0.0)
 
     def status(self) -> dict[str, Any]:
         """Counters for ``/readyz`` details: the lag and what the writer has had to do."""

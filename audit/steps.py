@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from audit.records import AuditRecord
+from gateway.metrics.recording import record_call
 from gateway.proxy.context import ProxyContext
 
 # Bounds the write-ahead line; the writer sanitises every value again against its column.
@@ -66,8 +67,10 @@ def build_audit_record(ctx: ProxyContext) -> AuditRecord:
 
 
 async def record_audit(ctx: ProxyContext) -> None:
-    """Reads the whole context; appends its audit record to the write-ahead file (never waits on the DB)."""
+    """Reads the whole context; appends its audit record to the write-ahead file (never waits on the DB)
+    and counts the request in the metrics (``gateway.metrics.recording.record_call``)."""
     ctx.runtime.audit.submit(build_audit_record(ctx))
+    record_call(ctx)
 
 
 def _protections(ctx: ProxyContext) -> dict[str, Any]:

@@ -10,7 +10,8 @@ so misconfiguration fails at start-up rather than on the first request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -72,7 +73,15 @@ SPECS: dict[str, Spec] = {
         float, 10.0, 0.1, 3600.0, "least seconds between two fetches of one JWKS URL (unknown kid)"
     ),
     "JWT_CACHE_MAX_ENTRIES": Spec(int, 10_000, 10, 10_000_000, "verified JWTs remembered per process"),
+    "METRICS_TOKEN": Spec(
+        str, "", doc="bearer token a scrape of /metrics presents (16+ characters)", allow_empty=True
+    ),
+    "METRICS_ALLOW": Spec(
+        str, "", doc="CIDRs (comma-separated) that may scrape /metrics without the token", allow_empty=True
+    ),
 }
+
+METRICS_TOKEN_MIN_LENGTH = 16
 
 DEFAULTS: dict[str, Any] = {name: spec.default for name, spec in SPECS.items()}
 
@@ -103,6 +112,8 @@ class GatewaySettings:
     jwks_cache_seconds: float
     jwks_refetch_seconds: float
     jwt_cache_max_entries: int
+    metrics_token: str = field(repr=False)
+    metrics_allow: str
     redis_url: str
     encryption_keys: tuple[str, ...]
 
@@ -120,6 +131,10 @@ def convert(name: str, value: Any) -> Any:
             raise ImproperlyConfigured(f"{variable} must not be empty")
         if name == "UPSTREAM_ALLOW":
             _check_upstream_allow(variable, converted)
+        elif name == "METRICS_TOKEN":
+            _check_metrics_token(variable, converted)
+        elif name == "METRICS_ALLOW":
+            _check_networks(variable, converted)
         return converted
     if converted != converted or converted in (float("inf"), float("-inf")):  # NaN, infinities
         raise ImproperlyConfigured(f"{variable} must be a finite number, got {value!r}")
@@ -137,6 +152,22 @@ def _check_upstream_allow(variable: str, value: str) -> None:
         parse_allow(value)
     except ValueError as error:
         raise ImproperlyConfigured(f"{variable}: {error}") from None
+
+
+def _check_metrics_token(variable: str, value: str) -> None:
+    """Never quotes the value: it is a secret."""
+    if value and (len(value) < METRICS_TOKEN_MIN_LENGTH or any(c.isspace() for c in value)):
+        raise ImproperlyConfigured(
+            f"{variable} must be {METRICS_TOKEN_MIN_LENGTH} or more characters without spaces (or empty)"
+        )
+
+
+def _check_networks(variable: str, value: str) -> None:
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{variable}: {part!r} is not a network (CIDR) or address") from None
 
 
 def build_gateway_settings(user: dict[str, Any], *, redis_url: str, keys: list[str]) -> GatewaySettings:

@@ -5,7 +5,8 @@ The limiter reports every call to the counters' store (:meth:`MeterStoreHealth.s
 not check. A change of state is logged once, as a WARNING, both ways: the first failure after
 answers and the first answer after failures. The counters never reset; ``/readyz`` shows them:
 calls let through by open meters, calls refused by closed ones (503), and additions of response
-values that could not be counted.
+values that could not be counted. Calls let through are also counted in the Prometheus metrics
+(``gateway_meter_fail_opens_total``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
+
+from gateway.metrics.recording import record_meter_fail_open
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +69,7 @@ class MeterStoreHealth:
             self.calls_refused_unenforced += 1
         else:
             self.calls_passed_unenforced += 1
+            record_meter_fail_open()
 
     def values_lost(self) -> None:
         self.values_not_counted += 1

@@ -68,8 +68,9 @@ class ProxyContext:
     # the reply): forward then reads a JSON body whole, bounded by GATEWAY_MAX_RESPONSE_BODY_BYTES;
     # otherwise it streams
     inspect_response: bool = False
-    # forward
+    # forward (``upstream_seconds``: from sending the request to the upstream's response headers)
     upstream_status: int | None = None
+    upstream_seconds: float | None = None
     status: int = 0
     response_headers: dict[str, str] = field(default_factory=dict)
     response_body: bytes | None = None
@@ -77,6 +78,7 @@ class ProxyContext:
     # record_audit (and whichever step stops the request)
     decision: str = "allowed"
     reason: str = ""
+    error_kind: str = ""  # the stopping GatewayError's ``kind``: the metrics' bounded reason class
     response_bytes: int = 0
 
     @property

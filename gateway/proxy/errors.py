@@ -1,7 +1,8 @@
 """Gateway errors and the one place that turns them into HTTP responses.
 
 A step stops a request by raising a :class:`GatewayError`. Every error becomes a JSON-RPC error
-body (with the request's ``id`` when there was exactly one) and the status named here.
+body (with the request's ``id`` when there was exactly one) and the status named here; its ``kind``
+is the reason class the metrics count it under.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class GatewayError(Exception):
     status = 500
     code = -32603
     decision = "error"
+    # The metrics' reason class (gateway/metrics): one bounded label value per error class, never the
+    # message, which may quote what the agent sent.
+    kind = "internal"
 
     def __init__(
         self,
@@ -63,6 +67,7 @@ class CorsPreflight(GatewayError):
     """Not an error: the local reply to a browser's CORS preflight from an allowed origin."""
 
     status, code, decision = 204, 0, "allowed"
+    kind = "cors_preflight"
 
     def body(self, request_id: Any = None) -> bytes:
         return b""
@@ -70,6 +75,7 @@ class CorsPreflight(GatewayError):
 
 class TargetNotFound(GatewayError):
     status, code, decision = 404, NOT_FOUND, "error"
+    kind = "unknown_target"
 
 
 class AuthenticationFailed(GatewayError):
@@ -79,6 +85,7 @@ class AuthenticationFailed(GatewayError):
     """
 
     status, code, decision = 401, UNAUTHENTICATED, "denied"
+    kind = "auth"
     PUBLIC_MESSAGE = "Invalid or missing credential"
 
     def __init__(self, reason: str, **kwargs: Any) -> None:
@@ -88,10 +95,12 @@ class AuthenticationFailed(GatewayError):
 
 class Forbidden(GatewayError):
     status, code, decision = 403, FORBIDDEN, "denied"
+    kind = "forbidden"
 
 
 class SessionNotFound(GatewayError):
     status, code, decision = 404, NOT_FOUND, "denied"
+    kind = "session"
 
 
 class CallRefused(GatewayError):
@@ -99,6 +108,7 @@ class CallRefused(GatewayError):
     per item (no item runs: no partial execution); otherwise the body is the one error."""
 
     status, code, decision = 400, FORBIDDEN, "denied"
+    kind = "refused"
 
     def __init__(self, message: str, *, batch_body: bytes | None = None, **kwargs: Any):
         super().__init__(message, **kwargs)
@@ -111,6 +121,8 @@ class CallRefused(GatewayError):
 class ScopeDenied(CallRefused):
     """A call no allow-rule permits. MCP (JSON-RPC) calls get 400; plain HTTP routes get 403."""
 
+    kind = "scope"
+
     def __init__(self, message: str, *, status: int = 400, **kwargs: Any):
         super().__init__(message, **kwargs)
         self.status = status
@@ -120,74 +132,89 @@ class ToolNotApproved(CallRefused):
     """A ``tools/call`` of a tool whose definition is held: new and not yet approved, or changed since
     it was approved (a "rug pull"). It runs again once an admin approves the definition served."""
 
+    kind = "tool_held"
+
 
 class InvalidArguments(CallRefused):
     """``tools/call`` arguments that fail the approved tool's input schema; they never reach the
     upstream. ``data`` names each failing path."""
 
     code = INVALID_PARAMS
+    kind = "invalid_arguments"
 
 
 class BodyTooLarge(GatewayError):
     status, code, decision = 413, PAYLOAD_TOO_LARGE, "error"
+    kind = "body_too_large"
 
 
 class ParseError(GatewayError):
     status, code, decision = 400, PARSE_ERROR, "error"
+    kind = "parse_error"
 
 
 class InvalidRequest(GatewayError):
     status, code, decision = 400, INVALID_REQUEST, "error"
+    kind = "invalid_request"
 
 
 class InvalidParams(GatewayError):
     status, code, decision = 400, INVALID_PARAMS, "error"
+    kind = "invalid_params"
 
 
 class ClientDisconnected(GatewayError):
     """The agent went away mid-request; nobody reads the reply, but the audit event records it."""
 
     status, code, decision = 499, INVALID_REQUEST, "error"
+    kind = "client_disconnected"
 
 
 class RateLimited(GatewayError):
     """A meter has no room for the call (429); carries Retry-After and the RateLimit fields."""
 
     status, code, decision = 429, RATE_LIMITED, "denied"
+    kind = "rate_limited"
 
 
 class MeterUnavailable(GatewayError):
     """A fail-closed meter cannot be checked because its counters are unreachable (503)."""
 
     status, code, decision = 503, METER_UNAVAILABLE, "error"
+    kind = "meter_unavailable"
 
 
 class ConfigurationUnavailable(GatewayError):
     """The policy of a call is not cached and the database cannot be read right now."""
 
     status, code, decision = 503, -32050, "error"
+    kind = "configuration_unavailable"
 
 
 class UpstreamUnavailable(GatewayError):
     status, code, decision = 502, UPSTREAM_UNAVAILABLE, "error"
+    kind = "upstream_unavailable"
 
 
 class UpstreamTimeout(GatewayError):
     """The upstream did not answer within the target's read timeout or the call's total deadline."""
 
     status, code, decision = 504, UPSTREAM_TIMEOUT, "error"
+    kind = "upstream_timeout"
 
 
 class ResponseTooLarge(GatewayError):
     """An upstream JSON body that a response step must parse passes GATEWAY_MAX_RESPONSE_BODY_BYTES."""
 
     status, code, decision = 502, UPSTREAM_TOO_LARGE, "error"
+    kind = "response_too_large"
 
 
 class EventTooLarge(GatewayError):
     """An upstream event-stream event passes GATEWAY_MAX_EVENT_BYTES: the stream to the agent ends."""
 
     status, code, decision = 502, UPSTREAM_TOO_LARGE, "error"
+    kind = "event_too_large"
 
 
 class ResponseUnprotectable(GatewayError):
@@ -195,3 +222,4 @@ class ResponseUnprotectable(GatewayError):
     JSON, nested too deeply): the agent gets this error instead of unprotected data."""
 
     status, code, decision = 502, RESPONSE_UNPROTECTABLE, "error"
+    kind = "response_unprotectable"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,8 @@ from audit.sink import AuditSink
 from gateway.background import close_background_connections
 from gateway.conf import gateway_settings
 from gateway.last_used import LastUsedTracker
+from gateway.metrics.multiprocess import forget_process, multiprocess_directory
+from gateway.metrics.sampling import PolicyCacheWatch, sample_forever
 from gateway.proxy.jwks import JwksCache
 from gateway.proxy.upstream import create_upstream_client
 from metering.runtime import MeterRuntime, rollups_in_process
@@ -50,6 +53,7 @@ class ProxyRuntime:
             lag_warn_events=conf.audit_lag_warn_events,
         )
         self.last_used = LastUsedTracker()
+        self.policy_watch = PolicyCacheWatch(cache)
         self.meters = MeterRuntime(conf)
         # Django's own rule: with DEBUG and no ALLOWED_HOSTS, local names are allowed.
         debug_hosts = [".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else []
@@ -64,6 +68,7 @@ class ProxyRuntime:
         self._tasks = [
             loop.create_task(poll_policy_version(self.cache, poll), name="policy-version-poll"),
             loop.create_task(self.last_used.run(conf.last_used_flush_seconds), name="last-used-flush"),
+            loop.create_task(sample_forever(self), name="metrics-sample"),
         ]
         if conf.redis_url:
             self._tasks.append(loop.create_task(listen_for_invalidations(self.cache), name="policy-listen"))
@@ -93,6 +98,9 @@ class ProxyRuntime:
         await self.client.close()
         await self.jwks.aclose()
         await asyncio.get_running_loop().run_in_executor(None, close_background_connections)
+        directory = multiprocess_directory()
+        if directory:  # this process's gauges (audit lag, cache age) describe nothing once it exits
+            forget_process(os.getpid(), directory)
 
 
 _runtimes: dict[asyncio.AbstractEventLoop, ProxyRuntime] = {}

@@ -269,8 +269,8 @@ async def bind_session_id(ctx: ProxyContext) -> None:
 
 
 async def forward(ctx: ProxyContext) -> None:
-    """Reads everything above, ``inspect_response`` last; writes ``upstream_status``, ``status``, headers
-    and the body (or stream).
+    """Reads everything above, ``inspect_response`` last; writes ``upstream_status``, ``upstream_seconds``
+    (until the response headers), ``status``, headers and the body (or stream).
 
     Every call but the session's GET event stream has a total deadline
     (GATEWAY_UPSTREAM_DEADLINE_SECONDS) besides the target's per-read timeout. A JSON body is read
@@ -290,6 +290,7 @@ async def forward(ctx: ProxyContext) -> None:
     # The session's GET event stream may rightly stay open, and quiet, for a long time.
     session_stream = ctx.method == "GET" and target.is_mcp
     url = upstream_url(target.upstream_url, ctx.subpath, ctx.query_string)
+    sent = time.perf_counter()
     response = await send_upstream(
         ctx.runtime.client,
         ctx.method,
@@ -309,6 +310,7 @@ async def forward(ctx: ProxyContext) -> None:
         ),
         target_slug=target.slug,
     )
+    ctx.upstream_seconds = time.perf_counter() - sent
     ctx.upstream_status = ctx.status = response.status
     ctx.response_headers = agent_response_headers(
         response.headers, target_slug=target.slug, base_url=target.upstream_url, request_url=url
@@ -334,7 +336,7 @@ async def _ended_on_failure(ctx: ProxyContext, stream: AsyncGenerator[bytes, Non
         async for chunk in stream:
             yield chunk
     except GatewayError as error:
-        ctx.decision, ctx.reason = error.decision, error.audit_reason
+        ctx.decision, ctx.reason, ctx.error_kind = error.decision, error.audit_reason, error.kind
     finally:
         await stream.aclose()
 

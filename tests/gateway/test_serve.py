@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from tests.conftest import require_service
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,12 +46,12 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def serving(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``manage.py serve`` on a free port over a migrated database; stopped with SIGTERM."""
+def serving(env: dict[str, str], *options: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``manage.py serve [options]`` on a free port over a migrated database; stopped with SIGTERM."""
     assert manage("migrate", "--verbosity", "0", env=env).returncode == 0
     port = free_port()
     process = subprocess.Popen(
-        [*MANAGE, "serve", "--port", str(port)],
+        [*MANAGE, "serve", "--port", str(port), *options],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -199,3 +201,46 @@ def test_an_unwritable_static_root_is_a_clear_start_up_error(serve_env, tmp_path
     assert result.returncode != 0
     assert "Could not collect static files into STATIC_ROOT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _calls_per_process(directory: Path, slug_label: str) -> dict[str, float]:
+    """gateway_calls_total for ``slug_label`` in each worker's own file of the multiprocess directory."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    counts: dict[str, float] = {}
+    for path in directory.glob("counter_*.db"):
+        for key, value, _timestamp, _position in MmapedDict.read_all_values_from_file(str(path)):
+            name, _sample, labels = json.loads(key)[:3]
+            if name == "gateway_calls" and labels.get("target") == slug_label:
+                counts[path.stem] = counts.get(path.stem, 0) + value
+    return counts
+
+
+def test_one_scrape_counts_the_calls_of_every_worker(serve_env, tmp_path):
+    # given: two workers (they need Redis) and the metrics token
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        require_service("Redis", "REDIS_URL is not set")
+    token = "serve-metrics-token-0123456789"
+    metrics_dir = tmp_path / "metrics"
+    serve_env.update(
+        REDIS_URL=redis_url, GATEWAY_METRICS_TOKEN=token, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)
+    )
+    with serving(serve_env, "--workers", "2") as (base_url, process):
+        wait_for(f"{base_url}/healthz", process)
+        # when: calls on fresh connections until both workers have served some
+        made = 0
+        deadline = time.monotonic() + 30
+        while len(_calls_per_process(metrics_dir, "(none)")) < 2 and time.monotonic() < deadline:
+            for _ in range(10):
+                assert httpx2.post(f"{base_url}/mcp/nothing-here/", json={}, timeout=10).status_code == 404
+                made += 1
+        per_process = _calls_per_process(metrics_dir, "(none)")
+        scrapes = [
+            httpx2.get(f"{base_url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            for _ in range(4)
+        ]
+    # then: every scrape, whichever worker answered it, holds every worker's calls
+    assert len(per_process) == 2 and sum(per_process.values()) == made
+    expected = f'gateway_calls_total{{decision="error",status_class="4xx",target="(none)"}} {float(made)}'
+    assert all(scrape.status_code == 200 and expected in scrape.text for scrape in scrapes)

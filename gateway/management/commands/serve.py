@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from gateway.metrics.multiprocess import prepare_directory, remove_directory
+
 APPLICATION = "gateway.asgi:application"
 
 # Uvicorn (on uvloop and httptools) is the default: of the three it spent the least gateway CPU per
@@ -98,7 +100,9 @@ class Command(BaseCommand):
     The Django system checks run first, so a misconfigured gateway fails here (exit status 1, the
     errors printed) rather than on its first request; then, with DEBUG off, the static files are
     collected for WhiteNoise. Several workers need Redis: without it, rate limits, meters and caches
-    are kept per process and each worker would enforce its own.
+    are kept per process and each worker would enforce its own. With several workers the Prometheus
+    metrics are shared through a directory made for this start (or PROMETHEUS_MULTIPROC_DIR, emptied)
+    so that one scrape counts every worker.
     """
 
     help = "Run the gateway on a production ASGI server (uvicorn, granian or daphne)."
@@ -151,7 +155,17 @@ class Command(BaseCommand):
                 self.style.WARNING("uvicorn will refuse WebSocket upgrades: install the websockets package.")
             )
         self.stderr.write(f"Serving the gateway with {server} on http://{host}:{port}/ ({workers} worker(s))")
-        RUNNERS[server](host=host, port=port, workers=workers)
+        if workers == 1:
+            RUNNERS[server](host=host, port=port, workers=workers)
+            return
+        # Several processes share their metrics through files (gateway/metrics/multiprocess.py); the
+        # workers inherit the variable, set before any of them imports prometheus-client.
+        directory, made_here = prepare_directory()
+        try:
+            RUNNERS[server](host=host, port=port, workers=workers)
+        finally:
+            if made_here:
+                remove_directory(directory)
 
     def collect_static_files(self) -> None:
         """Collect the admin's static files into STATIC_ROOT for WhiteNoise.
