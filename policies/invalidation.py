@@ -2,7 +2,7 @@
 
 Every write to a model that feeds a compiled policy bumps :class:`PolicyVersion` once the
 transaction commits, empties this process's cache at once and, when Redis is configured, publishes
-on :data:`CHANNEL` so the other processes empty theirs within milliseconds. Without Redis, the
+on :func:`channel` so the other processes empty theirs within milliseconds. Without Redis, the
 other processes see the new version at their next poll (at most ``POLICY_POLL_SECONDS`` later).
 
 Signals are used here, and only here, because invalidation must follow every write path (admin,
@@ -20,7 +20,19 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "gateway:policy-invalidate"
+CHANNEL_PREFIX = "gateway:policy-invalidate"
+
+
+def channel() -> str:
+    """The pub/sub channel of this deployment: Redis pub/sub is server-wide, not per database, so the
+    channel names the database (``REDIS_URL``'s ``/N``); gateways sharing a Redis server on other
+    databases (other deployments, parallel test runs) never empty each other's caches."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    database = urlsplit(getattr(settings, "REDIS_URL", "") or "").path.strip("/") or "0"
+    return f"{CHANNEL_PREFIX}:{database}"
 
 
 def bump_policy_version() -> None:
@@ -43,7 +55,7 @@ def publish_invalidation() -> None:
     if client is None:
         return
     try:
-        client.publish(CHANNEL, "1")
+        client.publish(channel(), "1")
     except Exception as exc:  # Redis down: the database version poll still carries the change.
         logger.warning("policy invalidation not published to Redis: %s", type(exc).__name__)
 

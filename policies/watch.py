@@ -8,7 +8,7 @@ import logging
 from gateway.background import run_in_background_thread
 from gateway.redis_client import async_redis
 from policies.cache import PolicyCache
-from policies.invalidation import CHANNEL
+from policies.invalidation import channel
 from policies.selectors import policy_version_get
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ async def listen_for_invalidations(cache: PolicyCache, retry_seconds: float = 1.
             return
         try:
             async with client.pubsub() as pubsub:
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(channel())
                 cache.invalidate()  # changes may have been missed while unsubscribed
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
