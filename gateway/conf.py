@@ -72,6 +72,9 @@ SPECS: dict[str, Spec] = {
         float, 10.0, 0.1, 3600.0, "least seconds between two fetches of one JWKS URL (unknown kid)"
     ),
     "JWT_CACHE_MAX_ENTRIES": Spec(int, 10_000, 10, 10_000_000, "verified JWTs remembered per process"),
+    "AUTH_FAILURES_PER_MINUTE": Spec(
+        int, 30, 0, 1_000_000, "failed authentications per client address and minute before 429 (0: off)"
+    ),
 }
 
 DEFAULTS: dict[str, Any] = {name: spec.default for name, spec in SPECS.items()}
@@ -103,6 +106,7 @@ class GatewaySettings:
     jwks_cache_seconds: float
     jwks_refetch_seconds: float
     jwt_cache_max_entries: int
+    auth_failures_per_minute: int
     redis_url: str
     encryption_keys: tuple[str, ...]
 
