@@ -6,6 +6,7 @@ in process memory, and the guard's threshold is small (GATEWAY_AUTH_FAILURES_PER
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +20,7 @@ from gateway.proxy.auth_failures import AuthFailureGuard, address_key
 from gateway.tokens import generate_token
 from metering.limiter import Charge, CheckResult, MeterReading
 from metering.memory import MemoryLimiter
-from tests.conftest import Gateway, issue_credential, run
+from tests.conftest import Gateway, issue_credential, require_service, run
 from tests.gateway.proxy.test_authentication import BODY, HEADERS
 from tests.metering.conftest import Clock, use_clock
 
@@ -110,7 +111,7 @@ def test_the_audit_event_of_a_refused_call_names_the_reason_and_never_the_token(
     event = AuditEvent.objects.filter(status_code=429).get()
     assert (event.decision, event.reason) == ("denied", "too many failed authentications from this address")
     assert event.client_ip == address and event.credential_id is None
-    row = orjson.dumps(list(AuditEvent.objects.filter(pk=event.pk).values())[0], default=str).decode()
+    row = orjson.dumps(AuditEvent.objects.filter(pk=event.pk).values().get(), default=str).decode()
     assert guess not in row and guess.split("_")[2] not in row
 
 
@@ -242,3 +243,27 @@ def test_an_ipv6_client_counts_as_its_64_and_an_ipv4_mapped_one_as_its_ipv4():
     assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
     assert address_key("::ffff:192.0.2.7") == "192.0.2.7"
     assert address_key("192.0.2.7") == "192.0.2.7"
+
+
+def test_two_gateway_processes_on_one_redis_share_the_count(tenant, target):
+    from tests.metering.processes import GatewayProcess
+
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not redis_url:
+        require_service("Redis", "REDIS_URL is not set")
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    gateways = [
+        GatewayProcess(redis_url=redis_url, GATEWAY_AUTH_FAILURES_PER_MINUTE=str(LIMIT)) for _ in range(2)
+    ]
+    try:
+        for gateway in gateways:
+            gateway.wait_ready()
+        urls = [gateway.proxy_url("docs") for gateway in gateways]
+        with agent(new_address()) as client:
+            failures = [post(client, urls[n % 2], generate_token().token).status_code for n in range(LIMIT)]
+            after = [post(client, url, issued.token).status_code for url in urls]
+    finally:
+        for gateway in gateways:
+            gateway.stop()
+    assert failures == [401] * LIMIT  # 3 counted by one process, 2 by the other
+    assert after == [429, 429]
