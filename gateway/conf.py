@@ -79,6 +79,9 @@ SPECS: dict[str, Spec] = {
     "METRICS_ALLOW": Spec(
         str, "", doc="CIDRs (comma-separated) that may scrape /metrics without the token", allow_empty=True
     ),
+    "AUTH_FAILURES_PER_MINUTE": Spec(
+        int, 30, 0, 1_000_000, "failed authentications per client address and minute before 429 (0: off)"
+    ),
 }
 
 METRICS_TOKEN_MIN_LENGTH = 16
@@ -114,6 +117,7 @@ class GatewaySettings:
     jwt_cache_max_entries: int
     metrics_token: str = field(repr=False)
     metrics_allow: str
+    auth_failures_per_minute: int
     redis_url: str
     encryption_keys: tuple[str, ...]
 

@@ -21,6 +21,9 @@ GATEWAY = {
     "AUDIT_WAL_DIR": str(BASE_DIR / "var" / f"test-audit-wal-{os.getpid()}"),
     # The tests' upstreams listen on loopback, and DEBUG is off: allow loopback as a deployment would.
     "UPSTREAM_ALLOW": "127.0.0.0/8,::1",
+    # Every test agent calls from 127.0.0.1 and many tests fail to authenticate on purpose: the
+    # brute-force guard is off unless a test (or a gateway process it starts) turns it on.
+    "AUTH_FAILURES_PER_MINUTE": GATEWAY.get("AUTH_FAILURES_PER_MINUTE", "0"),
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}  # pytest captures logs itself
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -16,6 +16,7 @@ from gateway.proxy.context import ProxyContext
 from gateway.proxy.steps import (
     authenticate,
     bind_session_id,
+    check_auth_failures,
     check_host,
     check_origin,
     forward,
@@ -42,6 +43,7 @@ REQUEST_STEPS: tuple[Step, ...] = (
     normalize_path,
     resolve_target,
     check_origin,
+    check_auth_failures,
     authenticate,
     read_body,
     resolve_route,

@@ -23,6 +23,7 @@ from gateway.conf import gateway_settings
 from gateway.last_used import LastUsedTracker
 from gateway.metrics.multiprocess import forget_process, multiprocess_directory
 from gateway.metrics.sampling import PolicyCacheWatch, sample_forever
+from gateway.proxy.auth_failures import AuthFailureGuard
 from gateway.proxy.jwks import JwksCache
 from gateway.proxy.upstream import create_upstream_client
 from metering.runtime import MeterRuntime, rollups_in_process
@@ -55,6 +56,7 @@ class ProxyRuntime:
         self.last_used = LastUsedTracker()
         self.policy_watch = PolicyCacheWatch(cache)
         self.meters = MeterRuntime(conf)
+        self.auth_failures = AuthFailureGuard(conf.auth_failures_per_minute, self.meters)
         # Django's own rule: with DEBUG and no ALLOWED_HOSTS, local names are allowed.
         debug_hosts = [".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else []
         self.allowed_hosts: list[str] = list(settings.ALLOWED_HOSTS) or debug_hosts
@@ -79,7 +81,8 @@ class ProxyRuntime:
     def status(self) -> dict[str, Any]:
         """Details for ``/readyz``: each component's own view of its health (never a secret)."""
         details: dict[str, Any] = {}
-        for name, component in (("audit", self.audit), ("meters", self.meters)):
+        components = (("audit", self.audit), ("meters", self.meters), ("auth_failures", self.auth_failures))
+        for name, component in components:
             component_status = getattr(component, "status", None)
             if component_status is not None:
                 details[name] = component_status()

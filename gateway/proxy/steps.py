@@ -1,4 +1,5 @@
-"""The gateway's own pipeline steps: target, authentication, origin, body, route, session, forward.
+"""The gateway's own pipeline steps: target, origin, authentication and its brute-force guard, body,
+route, session, forward.
 
 Each step reads what earlier steps wrote and writes only the context fields it owns.
 """
@@ -20,6 +21,7 @@ from gateway.proxy.errors import (
     Forbidden,
     GatewayError,
     InvalidRequest,
+    RateLimited,
     SessionNotFound,
     TargetNotFound,
     UpstreamUnavailable,
@@ -84,33 +86,59 @@ def _presented_token(headers: dict[str, str]) -> str:
     return headers.get("x-api-key", "").strip()
 
 
+async def check_auth_failures(ctx: ProxyContext) -> None:
+    """Reads ``client_ip``; writes nothing.
+
+    Raises RateLimited (429, with Retry-After) while the client's address has failed authentication
+    GATEWAY_AUTH_FAILURES_PER_MINUTE times within the last minute, before any credential is looked up,
+    so a flood of guesses costs no hashing nor signature check. A valid credential from that address
+    is refused too until then. An address this process has not seen fail is not looked up (no Redis
+    round trip); the count cannot be read, the call goes on (see ``gateway/proxy/auth_failures.py``).
+    """
+    retry_after = await ctx.runtime.auth_failures.retry_after(ctx.client_ip)
+    if retry_after:
+        raise RateLimited(
+            f"Too many failed authentications from this address: retry in {retry_after} s",
+            data={"retry_after": retry_after},
+            headers={"retry-after": str(retry_after)},
+            audit_reason="too many failed authentications from this address",
+        )
+
+
 async def authenticate(ctx: ProxyContext) -> None:
-    """Reads the agent's headers and ``target``; writes ``credential``.
+    """Reads the agent's headers, ``client_ip`` and ``target``; writes ``credential``.
 
     A gateway API key (``mgw_...``) is found by its prefix and checked against its digest; a JWT
     (three base64url parts) is verified with the key of the JWT credential its issuer and subject
     name. Raises AuthenticationFailed (401) for a missing, malformed, unknown, forged, revoked or
     expired credential: the agent sees one message for all of them, the audit event the precise
-    reason. A malformed token, an unknown prefix or a JWT of an unknown issuer is refused from
-    memory, with no database query. Raises Forbidden (403) for a credential not bound to this
-    target. The token is never logged.
+    reason. Each of them but a missing credential is counted against the client's address for
+    ``check_auth_failures``. A malformed token, an unknown prefix or a JWT of an unknown issuer is
+    refused from memory, with no database query. Raises Forbidden (403) for a credential not bound
+    to this target. The token is never logged.
     """
     token = _presented_token(ctx.headers)
     if not token:
         raise AuthenticationFailed("No credential presented")
-    if looks_like_jwt(token):
-        credential = await _jwt_credential(ctx, token)
-    else:
-        credential = await _api_key_credential(ctx, token)
-    ctx.credential = credential
-    if credential.revoked:
-        raise AuthenticationFailed("Credential revoked")
-    if credential.expires_at is not None and credential.expires_at <= ctx.started_at:
-        raise AuthenticationFailed("Credential expired")
+    try:
+        ctx.credential = credential = await _token_credential(ctx, token)
+        if credential.revoked:
+            raise AuthenticationFailed("Credential revoked")
+        if credential.expires_at is not None and credential.expires_at <= ctx.started_at:
+            raise AuthenticationFailed("Credential expired")
+    except AuthenticationFailed:
+        await ctx.runtime.auth_failures.record_failure(ctx.client_ip)
+        raise
     target = ctx.require_target()
     if target.id not in credential.target_ids or target.tenant_id != credential.tenant_id:
         raise Forbidden(f"Credential {credential.id} is not allowed to use target {target.slug!r}")
     ctx.runtime.last_used.touch(credential.id, ctx.started_at)
+
+
+async def _token_credential(ctx: ProxyContext, token: str) -> CompiledCredential:
+    if looks_like_jwt(token):
+        return await _jwt_credential(ctx, token)
+    return await _api_key_credential(ctx, token)
 
 
 async def _api_key_credential(ctx: ProxyContext, token: str) -> CompiledCredential:

@@ -4,11 +4,13 @@ from gateway.proxy.pipeline import FINAL_STEP, REQUEST_STEPS, RESPONSE_STEPS
 
 
 def test_request_steps_run_in_the_documented_order():
-    assert [step.__name__ for step in REQUEST_STEPS][:9] == [
+    # A blocked address is refused before its credential is looked up, hashed or verified.
+    assert [step.__name__ for step in REQUEST_STEPS][:10] == [
         "check_host",
         "normalize_path",
         "resolve_target",
         "check_origin",
+        "check_auth_failures",
         "authenticate",
         "read_body",
         "resolve_route",
@@ -17,7 +19,7 @@ def test_request_steps_run_in_the_documented_order():
     ]
     assert REQUEST_STEPS[-1].__name__ == "forward"
     # A held tool or invalid arguments are refused before protections are chosen and meters counted.
-    assert [step.__name__ for step in REQUEST_STEPS][9:12] == [
+    assert [step.__name__ for step in REQUEST_STEPS][10:13] == [
         "check_tool_calls",
         "validate_arguments",
         "select_protections",
