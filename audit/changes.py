@@ -101,7 +101,7 @@ class ChangeLogged:
             after = snapshot(row)
             update_fields = kwargs.get("update_fields")
             if before is not None and update_fields is not None:
-                names = {model._meta.get_field(name).attname for name in update_fields}
+                names = {_attname(model, name) for name in update_fields}
                 after = {key: after[key] if key in names else value for key, value in before.items()}
             record_change(instance=row, before=before, after=after)
 
@@ -131,6 +131,11 @@ def _deleted_with(instance: models.Model, using: str, keep_parents: bool) -> lis
     for query in collector.fast_deletes:
         rows.extend(query)
     return [row for row in rows if isinstance(row, ChangeLogged) and row.pk is not None]
+
+
+def _attname(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    return field.attname if isinstance(field, models.Field) else name
 
 
 def _same_row(row: models.Model, instance: models.Model) -> bool:
