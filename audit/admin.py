@@ -7,20 +7,50 @@ import json
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from audit.changes import changes_by
 from audit.models import AuditEvent, AuditSeal, AuditVerification
 from audit.selectors import seal_chain_status
 from audit.signing import ALGORITHM, public_keys
 from policies.tools import escape_invisible
 
 
+class ChangeLoggedAdmin(admin.ModelAdmin):
+    """The admin pages of change-logged models: what they add, change or delete is recorded as made by
+    the signed-in user through the admin (audit/changes.py). Bulk deletes go row by row so each row,
+    and what it cascades to, is recorded."""
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        with changes_by_request(request):
+            return super().changeform_view(request, *args, **kwargs)
+
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        with changes_by_request(request):  # actions and list-editable saves run here
+            return super().changelist_view(request, *args, **kwargs)
+
+    def delete_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        with changes_by_request(request):
+            return super().delete_view(request, *args, **kwargs)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for row in queryset:
+            row.delete()
+
+
+def changes_by_request(request: HttpRequest) -> Any:
+    """The change-log context of an admin request: its user, source "admin"."""
+    return changes_by(actor=request.user.get_username(), source="admin")
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    """One row per proxied request or tool-definition event, newest first."""
+    """One row per proxied request, tool-definition event, admin action or configuration change, newest
+    first; filter on kind "Configuration change" for the change log, whose diff each entry shows."""
 
     list_display = [
         "created_at",
@@ -41,7 +71,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     show_full_result_count = False
     # Shown through the methods below: a tool's name may hold invisible characters, shown escaped.
     exclude = ["tool", "details"]
-    readonly_fields = ["tool_shown", "details_shown"]
+    readonly_fields = ["tool_shown", "changes_shown", "details_shown"]
 
     @admin.display(description="route", ordering="route")
     def route_shown(self, event: AuditEvent) -> str:
@@ -50,6 +80,24 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description="tool")
     def tool_shown(self, event: AuditEvent) -> str:
         return escape_invisible(event.tool)
+
+    @admin.display(description="changes")
+    def changes_shown(self, event: AuditEvent) -> SafeString | str:
+        """A change-log entry's diff as a table: field, before, after (secrets are already masked)."""
+        changes = event.details.get("changes") if event.kind == AuditEvent.Kind.CHANGE else None
+        if not isinstance(changes, dict):
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (name, _shown_value(entry, "before"), _shown_value(entry, "after"))
+                for name, entry in sorted(changes.items())
+                if isinstance(entry, dict)
+            ),
+        )
+        head = format_html("<tr><th>{}</th><th>{}</th><th>{}</th></tr>", "field", "before", "after")
+        return format_html("<table>{}{}</table>", head, rows)
 
     @admin.display(description="details")
     def details_shown(self, event: AuditEvent) -> SafeString:
@@ -64,6 +112,14 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def _shown_value(entry: dict[str, Any], side: str) -> str:
+    """One side of a changed field: "-" when that side does not exist (created or deleted), else JSON."""
+    if side not in entry:
+        return "-"
+    value = entry[side]
+    return escape_invisible(value if isinstance(value, str) else json.dumps(value, sort_keys=True))
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

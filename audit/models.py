@@ -14,7 +14,8 @@ from gateway.models import Credential, Target, Tenant
 class AuditEvent(models.Model):
     """What one proxied request was, who made it, what the gateway decided and how it went; or, for
     the other kinds, a tool definition the gateway first saw, saw change or had approved, or an
-    admin action (``details`` then says what, e.g. the definition hashes and the scan's findings).
+    admin action, or a configuration change (``details`` then says what, e.g. the definition hashes and
+    the scan's findings, or who changed which object and the diff: audit/changes.py).
 
     Foreign keys keep no database constraint, so deleting a tenant, target or credential never
     deletes or blocks its audit trail; the credential's name and prefix are kept as they were at
@@ -33,6 +34,7 @@ class AuditEvent(models.Model):
         TOOL_CHANGED = "tool_changed", "Tool definition changed"
         TOOL_APPROVED = "tool_approved", "Tool definition approved"
         ADMIN = "admin", "Admin action"
+        CHANGE = "change", "Configuration change"
 
     event_id = models.UUIDField(
         default=uuid.uuid4,

@@ -45,8 +45,8 @@ BIGINT_COLUMNS = ("request_bytes", "response_bytes")
 ID_COLUMNS = ("tenant_id", "target_id", "credential_id")
 DECISIONS = frozenset({"allowed", "denied", "error"})
 #: What an event records: a proxied call, a tool definition first seen, changed or approved, or an
-#: admin action (see :class:`~audit.models.AuditEvent.Kind`).
-KINDS = frozenset({"call", "tool_new", "tool_changed", "tool_approved", "admin"})
+#: admin action or a configuration change (see :class:`~audit.models.AuditEvent.Kind`).
+KINDS = frozenset({"call", "tool_new", "tool_changed", "tool_approved", "admin", "change"})
 
 
 def sanitise_text(raw: Any, limit: int) -> str:

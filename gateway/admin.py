@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from audit.admin import ChangeLoggedAdmin
 from gateway.models import Credential, Target, Tenant, audited_credential_ids
 from gateway.services import (
     IssuedCredential,
@@ -39,7 +40,7 @@ _RESERVED_HEADERS = {"host", "content-length"}
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(ChangeLoggedAdmin):
     """Tenants: every other object belongs to exactly one."""
 
     list_display = ["name", "created_at"]
@@ -120,7 +121,7 @@ class TargetAdminForm(forms.ModelForm):
 
 
 @admin.register(Target)
-class TargetAdmin(admin.ModelAdmin):
+class TargetAdmin(ChangeLoggedAdmin):
     """Upstream MCP servers; the upstream secret is encrypted by ``target_set_upstream_auth``."""
 
     form = TargetAdminForm
@@ -288,7 +289,7 @@ class CredentialAdminForm(forms.ModelForm):
 
 
 @admin.register(Credential)
-class CredentialAdmin(admin.ModelAdmin):
+class CredentialAdmin(ChangeLoggedAdmin):
     """Agent credentials: created and rotated through ``gateway.services``; an API key's token is shown
     once, a JWT credential's settings are shown and edited (its HS256 secret only as "set").
 

@@ -11,12 +11,14 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from audit.changes import ChangeLogged
+
 #: A bare host name (or IPv4 address) as ``trusted_url_hosts`` lists it: no scheme, port, path or user.
 HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 HOST_NAME = re.compile(rf"{HOST_LABEL}(?:\.{HOST_LABEL})*\.?")
 
 
-class Tenant(models.Model):
+class Tenant(ChangeLogged, models.Model):
     """An organisation; every other object belongs to exactly one tenant."""
 
     name = models.CharField(max_length=200, unique=True)
@@ -28,8 +30,11 @@ class Tenant(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def change_log_scope(self) -> tuple[int | None, int | None, int | None]:
+        return self.pk, None, None
 
-class Target(models.Model):
+
+class Target(ChangeLogged, models.Model):
     """An upstream MCP server (or plain HTTP tool server) reached at ``/mcp/<slug>/``."""
 
     class Kind(models.TextChoices):
@@ -40,6 +45,8 @@ class Target(models.Model):
         NONE = "none", "None"
         BEARER = "bearer", "Bearer token"
         HEADER = "header", "Custom header"
+
+    change_log_secrets = ("auth_secret_encrypted",)
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="targets")
     slug = models.SlugField(max_length=100, unique=True, help_text="The proxy URL is /mcp/<slug>/.")
@@ -80,6 +87,9 @@ class Target(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    def change_log_scope(self) -> tuple[int | None, int | None, int | None]:
+        return self.tenant_id, self.pk, None
 
     @property
     def has_upstream_secret(self) -> bool:
@@ -127,11 +137,15 @@ def _lines(text: str) -> list[str]:
 
 
 def audited_credential_ids(credential_ids: Any, using: str = "default") -> set[int]:
-    """The ids among ``credential_ids`` (ids or a query of ids) that audit events refer to."""
+    """The ids among ``credential_ids`` (ids or a query of ids) that audit events refer to.
+
+    Change-log entries do not count: they record the credential's own history, its deletion included.
+    """
     audit_event = apps.get_model("audit", "AuditEvent")
     return set(
         audit_event.objects.using(using)
         .filter(credential_id__in=credential_ids)
+        .exclude(kind="change")
         .values_list("credential_id", flat=True)
         .distinct()
     )
@@ -179,7 +193,7 @@ class CredentialQuerySet(models.QuerySet["Credential"]):
 MAX_JWT_LEEWAY_SECONDS = 300
 
 
-class Credential(models.Model):
+class Credential(ChangeLogged, models.Model):
     """One agent's proxy credential: an API key (the default kind) or a JWT identity.
 
     An API key's token is shown once, at creation or rotation; only its SHA-256 digest is stored, with
@@ -195,6 +209,9 @@ class Credential(models.Model):
     class Kind(models.TextChoices):
         API_KEY = "api_key", "API key"
         JWT = "jwt", "JWT"
+
+    change_log_secrets = ("jwt_hs256_secret_encrypted",)
+    change_log_hashes = ("secret_hash",)
 
     tenant = models.ForeignKey(Tenant, on_delete=protect_audited_credentials, related_name="credentials")
     targets = models.ManyToManyField(Target, related_name="credentials", blank=True)
@@ -260,6 +277,9 @@ class Credential(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix})"
+
+    def change_log_scope(self) -> tuple[int | None, int | None, int | None]:
+        return self.tenant_id, None, self.pk
 
     def delete(self, using: Any = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:
         """Delete, unless an audit event refers to this credential (ProtectedError): deactivate it."""

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from audit.admin import ChangeLoggedAdmin
 from metering.limiter import MeterStoreUnavailable
 from metering.models import Meter, UsageRollup
 from metering.runtime import admin_limiter
@@ -148,7 +149,7 @@ class CredentialMeterInline(MeterInline):
 
 
 @admin.register(Meter)
-class MeterAdmin(admin.ModelAdmin):
+class MeterAdmin(ChangeLoggedAdmin):
     """Every meter; select some to reset their counters (the reset is audited)."""
 
     form = MeterForm

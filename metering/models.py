@@ -6,10 +6,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from audit.changes import ChangeLogged
 from gateway.models import Credential, Target, Tenant
 
 
-class Meter(models.Model):
+class Meter(ChangeLogged, models.Model):
     """A limit on what the calls of a credential, a target or a whole tenant may use per window.
 
     The scope is the credential when one is set (optionally only on one target), else the target

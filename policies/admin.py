@@ -19,6 +19,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from audit.admin import ChangeLoggedAdmin, changes_by_request
 from gateway.models import Target
 from policies.models import AllowRule, Filter, PinnedTool, RedactionPolicy
 from policies.services import tool_approve
@@ -59,7 +60,7 @@ class AllowRuleInline(admin.TabularInline):
 
 
 @admin.register(AllowRule)
-class AllowRuleAdmin(admin.ModelAdmin):
+class AllowRuleAdmin(ChangeLoggedAdmin):
     """Every allow-rule, across credentials."""
 
     form = AllowRuleForm
@@ -71,7 +72,7 @@ class AllowRuleAdmin(admin.ModelAdmin):
     ordering = ["credential__tenant__name", "credential__name", "order", "id"]
 
 
-class ProtectionAdmin(admin.ModelAdmin):
+class ProtectionAdmin(ChangeLoggedAdmin):
     """Shared by filters and redaction policies: listed by tenant, with scope, order and mode."""
 
     list_filter = ["mode", "tenant"]
@@ -173,7 +174,7 @@ PIN_FIELDS = (
 
 
 @admin.register(PinnedTool)
-class PinnedToolAdmin(admin.ModelAdmin):
+class PinnedToolAdmin(ChangeLoggedAdmin):
     """Pinned tool definitions: read-only, except that an admin with the change permission approves the
     definition a target now serves, after seeing why it was held and what changed."""
 
@@ -252,7 +253,8 @@ class PinnedToolAdmin(admin.ModelAdmin):
         if not reviewed:
             self.message_user(request, "The form did not say which definition was reviewed.", messages.ERROR)
         else:
-            self._approve(request, pin, reviewed)
+            with changes_by_request(request):
+                self._approve(request, pin, reviewed)
         return redirect("admin:policies_pinnedtool_change", pin.pk)
 
     @admin.action(description="Approve the definitions the selected tools now serve", permissions=["approve"])

@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from audit.changes import ChangeLogged
 from gateway.models import Credential
 from policies.tools.definitions import escape_invisible
 
 
-class AllowRule(models.Model):
+class AllowRule(ChangeLogged, models.Model):
     """Allows one route, ``METHOD /path-glob``, to a credential. Everything else is denied.
 
     JSON-RPC calls are matched as virtual routes: ``tools/call`` of ``search`` is ``POST /tools/search``.
@@ -28,6 +29,9 @@ class AllowRule(models.Model):
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
 
+    def change_log_scope(self) -> tuple[int | None, int | None, int | None]:
+        return self.credential.tenant_id, None, self.credential_id
+
 
 class PolicyVersion(models.Model):
     """A single-row counter bumped on every configuration change.
@@ -44,7 +48,7 @@ class PolicyVersion(models.Model):
         return f"policy version {self.version}"
 
 
-class ProtectionScope(models.Model):
+class ProtectionScope(ChangeLogged, models.Model):
     """Where a filter or redaction policy applies: a tenant, narrowed to one target or one credential.
 
     With neither, it applies to every call of the tenant; ``route`` (``METHOD /glob``, the allow-rule

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.changes import record_change, snapshot
 from audit.models import AuditEvent
 from audit.records import AuditRecord, sanitise_record
 from gateway.models import Credential, Target, Tenant
@@ -272,7 +273,8 @@ def tool_approve(*, pin: PinnedTool, actor: str, served_hash: str | None = None)
 
     ``served_hash`` is the definition the approver reviewed: when the upstream has served another one
     since, nothing is approved (ValidationError), so an admin never approves a definition unseen.
-    The approval is an audit event; every gateway process reloads the tool at once.
+    The approval is an audit event, and a change-log entry by ``actor``; every gateway process reloads
+    the tool at once.
     """
     pin = PinnedTool.objects.select_for_update().select_related("target").get(pk=pin.pk)
     if served_hash is not None and served_hash != pin.served_hash:
@@ -281,6 +283,7 @@ def tool_approve(*, pin: PinnedTool, actor: str, served_hash: str | None = None)
             f"{pin.served_hash[:12]}): review the new definition."
         )
     previous = pin.approved_hash
+    before = snapshot(pin)
     now = timezone.now()
     pin.approved_definition, pin.approved_hash = pin.served_definition, pin.served_hash
     pin.state, pin.approved_at, pin.approved_by = PinnedTool.State.APPROVED, now, actor[:200]
@@ -304,4 +307,6 @@ def tool_approve(*, pin: PinnedTool, actor: str, served_hash: str | None = None)
         "details": {"approved_hash": pin.approved_hash, "previous_hash": previous, "findings": pin.findings},
     }
     AuditEvent.objects.create(**sanitise_record(event))
+    scope = (target.tenant_id, target.id, None)
+    record_change(instance=pin, before=before, after=snapshot(pin), actor=actor, scope=scope)
     return pin

@@ -74,7 +74,7 @@ def test_poisoned_requests_do_not_stop_the_audit_trail(gateway, tenant, target):
     status = _audit_status(gateway)
     assert status["writer_restarts"] == 0 and status["lag_events"] == 0
     assert status["quarantined"] == 0
-    assert AuditEvent.objects.count() == status["appended"] >= 6
+    assert AuditEvent.objects.exclude(kind="change").count() == status["appended"] >= 6
     # the poison reached the trail, made safe: NUL dropped, sizes are bytes actually read
     assert AuditEvent.objects.filter(jsonrpc_id="id-with--nul").count() == 1
     assert list(AuditEvent.objects.filter(status_code=413).values_list("request_bytes", flat=True)) == [0, 0]

@@ -58,7 +58,7 @@ async def refused(url: str, token: str, name: str, arguments: dict) -> MCPError:
 
 def tool_events(gateway) -> list[tuple[str, str, str]]:
     gateway.flush_audit()
-    events = AuditEvent.objects.exclude(kind="call").order_by("created_at", "id")
+    events = AuditEvent.objects.exclude(kind__in=["call", "change"]).order_by("created_at", "id")
     return [(event.kind, event.tool, event.decision) for event in events]
 
 

@@ -8,6 +8,7 @@ module as a command.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
 
+from audit.changes import changes_by
 from gateway.models import Credential, Target, Tenant
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
@@ -28,7 +30,12 @@ _METHOD = re.compile(r"^(\*|[A-Za-z]+)$")
 
 
 class GatewayCommand(BaseCommand):
-    """A command that prints JSON with ``--json`` and human-readable text otherwise."""
+    """A command that prints JSON with ``--json`` and human-readable text otherwise; what it changes is
+    recorded in the change log as made by ``cli:<os user>`` (audit/changes.py)."""
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        with changes_by(actor=cli_actor(), source="cli"):
+            return super().execute(*args, **options)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
@@ -105,6 +112,14 @@ def scope_from(options: dict[str, Any]) -> tuple[Tenant, Target | None, Credenti
     if credential is not None and credential.tenant_id != tenant.id:
         raise CommandError(f"Credential {credential.id} belongs to another tenant than {tenant.name!r}.")
     return tenant, target, credential
+
+
+def cli_actor() -> str:
+    """``cli:<os user>``: who ran the command, as the audit trail records it."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
 
 
 def proxy_url(slug: str) -> str:

@@ -7,12 +7,11 @@ reviewed, not what arrived after. The approval is an audit event naming ``cli:<o
 
 from __future__ import annotations
 
-import getpass
 from typing import Any
 
 from django.core.management.base import CommandParser
 
-from gateway.management.commands._cli import GatewayCommand, service_errors
+from gateway.management.commands._cli import GatewayCommand, cli_actor, service_errors
 from policies.management.commands._tools import pin_as_json, pin_by_name, pin_diff, target_by_slug
 from policies.models import PinnedTool
 from policies.services import tool_approve
@@ -58,11 +57,3 @@ class Command(GatewayCommand):
         )
         data = {**pin_as_json(pin), "already_approved": False, "previous_hash": previous, "diff": diff}
         self.emit(options, data, text)
-
-
-def cli_actor() -> str:
-    """``cli:<os user>``: who approved, as the audit event records it."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
