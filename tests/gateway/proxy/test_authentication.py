@@ -89,7 +89,7 @@ def test_every_refused_credential_gets_the_same_401_and_the_audit_keeps_the_reas
         "error": {"code": -32001, "message": "Invalid or missing credential"},
     }
     gateway.flush_audit()
-    [event] = AuditEvent.objects.all()
+    [event] = AuditEvent.objects.filter(kind="call")
     assert (event.decision, event.status_code, event.reason) == ("denied", 401, reason)
     assert event.credential_id == (issued.credential.id if attributed else None)
 

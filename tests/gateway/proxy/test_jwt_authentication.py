@@ -205,7 +205,7 @@ def test_every_refused_jwt_gets_the_same_401_and_the_audit_keeps_the_reason_not_
     assert response.status_code == 401
     assert response.json()["error"] == {"code": -32001, "message": "Invalid or missing credential"}
     gateway.flush_audit()
-    [event] = AuditEvent.objects.all()
+    [event] = AuditEvent.objects.filter(kind="call")
     assert (event.decision, event.status_code, event.reason) == ("denied", 401, reason)
     assert event.credential_id == (credential.id if attributed else None)
     recorded = repr(model_to_dict(event))
@@ -228,7 +228,7 @@ def test_an_rs256_token_is_refused_by_an_hs256_credential(gateway, tenant, targe
 
     assert post(gateway.proxy_url("docs"), signed(RSA_KEY, "RS256")).status_code == 401
     gateway.flush_audit()
-    assert AuditEvent.objects.get().reason == "JWT algorithm not allowed"
+    assert AuditEvent.objects.get(kind="call").reason == "JWT algorithm not allowed"
 
 
 def test_a_key_rotated_at_the_identity_provider_is_picked_up_without_a_restart(gateway, tenant, target, idp):
@@ -266,7 +266,7 @@ def test_a_jwks_that_cannot_be_fetched_refuses_with_that_reason(gateway, tenant,
 
     assert post(gateway.proxy_url("docs"), signed(kid="k1")).status_code == 401
     gateway.flush_audit()
-    assert AuditEvent.objects.get().reason == "JWKS could not be fetched"
+    assert AuditEvent.objects.get(kind="call").reason == "JWKS could not be fetched"
 
 
 def _random_jwt(issuer: str, subject: str) -> str:
@@ -330,4 +330,4 @@ def test_an_api_key_made_up_from_a_jwt_credentials_prefix_is_refused(gateway, te
 
     assert post(gateway.proxy_url("docs"), forged).status_code == 401
     gateway.flush_audit()
-    assert AuditEvent.objects.get().reason == "API key presented for a JWT credential"
+    assert AuditEvent.objects.get(kind="call").reason == "API key presented for a JWT credential"
