@@ -20,6 +20,19 @@ from audit.signing import ALGORITHM, public_keys
 from policies.tools import escape_invisible
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Nothing is added, changed or deleted from the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class ChangeLoggedAdmin(admin.ModelAdmin):
     """The admin pages of change-logged models: what they add, change or delete is recorded as made by
     the signed-in user through the admin (audit/changes.py). Bulk deletes go row by row so each row,
@@ -48,7 +61,7 @@ def changes_by_request(request: HttpRequest) -> Any:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """One row per proxied request, tool-definition event, admin action or configuration change, newest
     first; filter on kind "Configuration change" for the change log, whose diff each entry shows."""
 
@@ -104,15 +117,6 @@ class AuditEventAdmin(admin.ModelAdmin):
         """``details`` as indented JSON (non-ASCII written as escapes, so nothing hidden is rendered)."""
         return format_html("<pre>{}</pre>", json.dumps(event.details, indent=2, sort_keys=True))
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 def _shown_value(entry: dict[str, Any], side: str) -> str:
     """One side of a changed field: "-" when that side does not exist (created or deleted), else JSON."""
@@ -120,19 +124,6 @@ def _shown_value(entry: dict[str, Any], side: str) -> str:
         return "-"
     value = entry[side]
     return escape_invisible(value if isinstance(value, str) else json.dumps(value, sort_keys=True))
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Nothing is added, changed or deleted from the admin."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(AuditSeal)

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from audit.admin import ChangeLoggedAdmin
+from audit.admin import ChangeLoggedAdmin, ReadOnlyAdmin
 from metering.limiter import MeterStoreUnavailable
 from metering.models import Meter, UsageRollup
 from metering.runtime import admin_limiter
@@ -184,7 +184,7 @@ class MeterAdmin(ChangeLoggedAdmin):
 
 
 @admin.register(UsageRollup)
-class UsageRollupAdmin(admin.ModelAdmin):
+class UsageRollupAdmin(ReadOnlyAdmin):
     """Hourly and daily usage, recomputed from the audit trail; read-only."""
 
     list_display = [
@@ -205,12 +205,3 @@ class UsageRollupAdmin(admin.ModelAdmin):
     search_fields = ["tool", "credential__name"]
     list_select_related = ["tenant", "target", "credential"]
     date_hierarchy = "period_start"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

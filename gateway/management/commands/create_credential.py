@@ -90,10 +90,14 @@ class Command(GatewayCommand):
                 allow=rules,
                 expires_at=expires_in(options["expires_in"]),
             )
-        urls = [proxy_url(target.slug) for target in targets]
+        urls = self._urls_warning_if_no_rule(targets, rules)
+        self.emit(options, as_json(issued, urls), as_text(issued, urls, rules))
+
+    def _urls_warning_if_no_rule(self, targets: list[Target], rules: list[tuple[str, str]]) -> list[str]:
+        """The proxy URLs of ``targets``; a warning on stderr when no rule allows anything."""
         if not rules:
             self.stderr.write("Warning: no allow-rule was given, so every call will be denied (use --allow).")
-        self.emit(options, as_json(issued, urls), as_text(issued, urls, rules))
+        return [proxy_url(target.slug) for target in targets]
 
     def _create_jwt(
         self, options: dict[str, Any], *, tenant: Tenant, targets: list[Target], rules: list[tuple[str, str]]
@@ -121,9 +125,7 @@ class Command(GatewayCommand):
                 allow=rules,
                 expires_at=expires_in(options["expires_in"]),
             )
-        urls = [proxy_url(target.slug) for target in targets]
-        if not rules:
-            self.stderr.write("Warning: no allow-rule was given, so every call will be denied (use --allow).")
+        urls = self._urls_warning_if_no_rule(targets, rules)
         self.emit(options, jwt_as_json(credential, urls), jwt_as_text(credential, urls, rules))
 
 
