@@ -64,9 +64,11 @@ def test_two_gateway_processes_on_one_redis_pass_exactly_the_limit(tenant, targe
             busy.stop()
         for gateway in gateways:
             gateway.stop()
-    assert sorted(set(statuses)) == [200, 429]
-    assert statuses.count(200) == 30
-    assert statuses.count(429) == 70
+    # The gateways' own account is part of the message: it tells a fail-open (Redis silent for the
+    # timeout of its own time) from a counting error.
+    assert sorted(set(statuses)) == [200, 429], details
+    assert statuses.count(200) == 30, details
+    assert statuses.count(429) == 70, details
     for meters in details:
         assert meters["enforced"] is True
         assert meters["calls_passed_unenforced"] == 0
