@@ -7,6 +7,7 @@ is the reason class the metrics count it under.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -116,6 +117,22 @@ class CallRefused(GatewayError):
 
     def body(self, request_id: Any = None) -> bytes:
         return self.batch_body if self.batch_body is not None else super().body(request_id)
+
+
+def batch_refusal_body(
+    ids: Sequence[Any], refusals: Mapping[int, tuple[str, Any]], *, code: int, not_run: str
+) -> bytes:
+    """The reply to a batch a policy refused: for each item (by position, with its ``id``) its own
+    error ``(message, data)`` from ``refusals``, or ``not_run`` for an item refused only because the
+    batch is refused whole."""
+    items = []
+    for index, item_id in enumerate(ids):
+        refusal = refusals.get(index)
+        error: dict[str, Any] = {"code": code, "message": not_run}
+        if refusal is not None:
+            error = {"code": code, "message": refusal[0], "data": refusal[1]}
+        items.append({"jsonrpc": "2.0", "id": item_id, "error": error})
+    return orjson.dumps(items)
 
 
 class ScopeDenied(CallRefused):

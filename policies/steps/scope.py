@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from gateway.proxy.context import ProxyContext
-from gateway.proxy.errors import FORBIDDEN, ScopeDenied
+from gateway.proxy.errors import FORBIDDEN, ScopeDenied, batch_refusal_body
 from gateway.proxy.jsonrpc import LISTINGS, Route
 from gateway.proxy.sse import event_data, replace_event_data, transform_events
 from policies.compiler import CompiledCredential
@@ -39,22 +39,18 @@ def _raise_denied(ctx: ProxyContext, credential: CompiledCredential, denied: lis
     status = 400 if ctx.require_target().is_mcp else 403
     batch_body = None
     if ctx.is_batch:
-        batch_body = orjson.dumps(
-            [_batch_item_error(credential, route, route in denied) for route in ctx.routes]
+        refusals = {
+            index: (f"Denied by policy: no rule allows {route}", _denial_data(credential, route))
+            for index, route in enumerate(ctx.routes)
+            if route in denied
+        }
+        batch_body = batch_refusal_body(
+            [route.id for route in ctx.routes],
+            refusals,
+            code=FORBIDDEN,
+            not_run="Not run: the batch holds a call denied by policy",
         )
     raise ScopeDenied(message, status=status, data=_denial_data(credential, first), batch_body=batch_body)
-
-
-def _batch_item_error(credential: CompiledCredential, route: Route, denied: bool) -> dict[str, Any]:
-    if denied:
-        error = {
-            "code": FORBIDDEN,
-            "message": f"Denied by policy: no rule allows {route}",
-            "data": _denial_data(credential, route),
-        }
-    else:
-        error = {"code": FORBIDDEN, "message": "Not run: the batch holds a call denied by policy"}
-    return {"jsonrpc": "2.0", "id": route.id, "error": error}
 
 
 async def filter_listings(ctx: ProxyContext) -> None:

@@ -16,8 +16,13 @@ import orjson
 
 from gateway.background import run_in_background_thread
 from gateway.proxy.context import ProxyContext
-from gateway.proxy.errors import INVALID_PARAMS, CallRefused, InvalidArguments, ToolNotApproved
-from gateway.proxy.jsonrpc import Route
+from gateway.proxy.errors import (
+    INVALID_PARAMS,
+    CallRefused,
+    InvalidArguments,
+    ToolNotApproved,
+    batch_refusal_body,
+)
 from gateway.proxy.sse import event_data, replace_event_data, transform_events_async
 from policies.compiler import CompiledTarget, CompiledTool
 from policies.tools import ArgumentError, ToolDefinition, ToolDefinitionError
@@ -111,18 +116,9 @@ def _refuse(ctx: ProxyContext, refusals: dict[int, Refusal], error: type[CallRef
     first_message, first_data = refusals[min(refusals)]
     batch_body = None
     if ctx.is_batch:
-        batch_body = orjson.dumps(
-            [_batch_item(route, refusals.get(index), code) for index, route in enumerate(ctx.routes)]
-        )
+        ids = [route.id for route in ctx.routes]
+        batch_body = batch_refusal_body(ids, refusals, code=code, not_run=NOT_RUN)
     raise error(first_message, data=first_data, batch_body=batch_body)
-
-
-def _batch_item(route: Route, refusal: Refusal | None, code: int) -> dict[str, Any]:
-    if refusal is None:
-        error: dict[str, Any] = {"code": code, "message": NOT_RUN}
-    else:
-        error = {"code": code, "message": refusal[0], "data": refusal[1]}
-    return {"jsonrpc": "2.0", "id": route.id, "error": error}
 
 
 async def pin_listed_tools(ctx: ProxyContext) -> None:
