@@ -5,11 +5,7 @@ With a broker, Celery beat runs ``audit.seal`` every minute instead (audit/tasks
 
 from __future__ import annotations
 
-import logging
-
 from gateway.background import run_every
-
-logger = logging.getLogger(__name__)
 
 SEAL_INTERVAL_SECONDS = 60.0
 

@@ -137,12 +137,10 @@ def _lock_chain(tenant_id: int | None) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], "big", signed=True)])
 
 
-def audit_verify(
-    *, tenant_id: int | None = None, all_chains: bool = True, since: datetime | None = None
-) -> list[ChainReport]:
-    """Verify every chain (or, with ``all_chains=False``, the chain of ``tenant_id``) and record each
-    result as an :class:`AuditVerification`. See audit/verification.py for what is checked."""
-    chains = _all_chains() if all_chains else [tenant_id]
+def audit_verify(*, tenant_id: int | None = None, since: datetime | None = None) -> list[ChainReport]:
+    """Verify the chain of ``tenant_id``, or every chain when it is None, and record each result as an
+    :class:`AuditVerification`. See audit/verification.py for what is checked."""
+    chains = _all_chains() if tenant_id is None else [tenant_id]
     reports = []
     for chain in chains:
         report = verify_chain(tenant_id=chain, since=since, now=timezone.now())

@@ -10,7 +10,6 @@ The clock is an attribute so tests can move time on instead of sleeping through 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,8 +22,6 @@ from metering.health import MeterStoreHealth
 from metering.limiter import Limiter, LimiterAdmin
 from metering.memory import process_limiter
 from metering.redis_limiter import RedisLimiter, SyncRedisLimiter, async_meter_client
-
-logger = logging.getLogger(__name__)
 
 ROLLUP_INTERVAL_SECONDS = 60.0
 

@@ -33,9 +33,7 @@ class Command(GatewayCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = tenant_by_name(options["tenant"]) if options["tenant"] else None
         since = parse_since(options["since"]) if options["since"] else None
-        reports = audit_verify(
-            tenant_id=tenant.id if tenant else None, all_chains=tenant is None, since=since
-        )
+        reports = audit_verify(tenant_id=tenant.id if tenant else None, since=since)
         names = dict(Tenant.objects.filter(id__in=[r.tenant_id for r in reports]).values_list("id", "name"))
         lines = []
         for report in reports:
