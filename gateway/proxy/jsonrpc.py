@@ -220,22 +220,29 @@ def check_resource_uri(uri: str) -> None:
     """Refuse a resource URI the upstream could resolve to another resource than the rules matched.
 
     Rules match the URI as written (``/resources/docs://public/**``), and an MCP server may resolve
-    it like a path, so a URI with a dot segment (``docs://public/../secret``, also percent-encoded,
-    once or more), an encoded slash or backslash, a backslash or a control character is refused with
-    -32602 rather than guessed at. Raises InvalidParams.
+    it like a path, so a URI with a dot segment (``docs://public/../secret``), an encoded slash or
+    backslash, a backslash or a control character is refused with -32602 rather than guessed at:
+    in the URI as written, and in its path as an upstream decoding it once, twice or three times
+    would read it (``%252f``, ``%252e%252e``, ``%2500``). Raises InvalidParams.
     """
-    lowered = uri.lower()
-    if "\\" in uri or "%2f" in lowered or "%5c" in lowered or any(ord(c) < 0x20 or c == "\x7f" for c in uri):
+    if _ambiguous(uri):
         raise InvalidParams(_AMBIGUOUS_URI)
-    rest = uri.split("://", 1)[-1]
-    path = rest.split("?", 1)[0].split("#", 1)[0]
-    for segment in path.split("/"):
-        for _ in range(3):  # what an upstream decoding once, twice or three times would read
-            if segment in (".", ".."):
-                raise InvalidParams(_AMBIGUOUS_URI)
-            segment = unquote(segment)
-        if segment in (".", ".."):
+    path = uri.split("://", 1)[-1].split("?", 1)[0].split("#", 1)[0]
+    for decodings in range(4):
+        if decodings:
+            path = unquote(path)
+        if _ambiguous(path) or any(segment in (".", "..") for segment in path.split("/")):
             raise InvalidParams(_AMBIGUOUS_URI)
+
+
+def _ambiguous(text: str) -> bool:
+    lowered = text.lower()
+    return (
+        "\\" in text
+        or "%2f" in lowered
+        or "%5c" in lowered
+        or any(ord(c) < 0x20 or c == "\x7f" for c in text)
+    )
 
 
 _AMBIGUOUS_URI = (

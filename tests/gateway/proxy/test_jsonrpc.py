@@ -37,6 +37,10 @@ def test_messages_map_to_virtual_routes(message, route, plumbing):
         "docs://public%5Csecret",
         "docs://public\\..\\secret",
         "docs://public/a\nb",
+        "docs://public%252f..%252fsecret",  # separators encoded twice: an upstream decoding twice
+        "docs://a%255cb",
+        "docs://a%00b",
+        "docs://a%2500b",
     ],
 )
 def test_a_resource_uri_the_upstream_could_resolve_elsewhere_is_refused(uri):
@@ -46,7 +50,9 @@ def test_a_resource_uri_the_upstream_could_resolve_elsewhere_is_refused(uri):
         route_for(message)
 
 
-@pytest.mark.parametrize("uri", ["docs://public/a..b", "docs://public/.well-known/x", "docs://p/a?x=../y"])
+@pytest.mark.parametrize(
+    "uri", ["docs://public/a..b", "docs://public/.well-known/x", "docs://p/a?x=../y", "docs://p/100%25"]
+)
 def test_a_resource_uri_with_dots_inside_names_is_routed(uri):
     message = {"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": uri}}
     assert route_for(message).path == "/resources/" + uri
