@@ -88,6 +88,12 @@ class ProxyContext:
             return self.messages[0].get("id")
         return None
 
+    @property
+    def is_session_stream(self) -> bool:
+        """A GET on an MCP target: the session's stream of server-initiated messages (and replies
+        replayed on resumption), which answers no request of its own."""
+        return self.method == "GET" and self.target is not None and self.target.is_mcp
+
     def require_target(self) -> CompiledTarget:
         """The resolved target; the pipeline order guarantees it for every step after resolve_target."""
         if self.target is None:

@@ -316,7 +316,7 @@ async def forward(ctx: ProxyContext) -> None:
         )
     conf = ctx.runtime.conf
     # The session's GET event stream may rightly stay open, and quiet, for a long time.
-    session_stream = ctx.method == "GET" and target.is_mcp
+    session_stream = ctx.is_session_stream
     url = upstream_url(target.upstream_url, ctx.subpath, ctx.query_string)
     sent = time.perf_counter()
     response = await send_upstream(

@@ -36,7 +36,7 @@ async def select_protections(ctx: ProxyContext) -> None:
     if not credential.filters and not credential.redactors:
         return
     target = ctx.require_target()
-    if target.is_mcp and ctx.method == "GET":
+    if ctx.is_session_stream:
         stream = select_for_target(credential, target.id)
         if stream is not None:
             ctx.protections = RequestProtections({}, stream)

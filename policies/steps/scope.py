@@ -19,7 +19,7 @@ def _denial_data(credential: CompiledCredential, route: Route) -> dict[str, Any]
 
 async def check_scope(ctx: ProxyContext) -> None:
     """Reads ``credential`` and ``routes``; writes ``listings`` (and ``inspect_response`` when there
-    are listings to trim); raises ScopeDenied.
+    are listings to trim, or on the session stream, trimmed by shape); raises ScopeDenied.
 
     Deny by default: every non-plumbing route needs a matching allow-rule. A batch is checked item
     by item and refused whole if any item is denied (no partial execution); each denied item gets
@@ -30,7 +30,8 @@ async def check_scope(ctx: ProxyContext) -> None:
     if denied:
         _raise_denied(ctx, credential, denied)
     ctx.listings = {r.id: r.jsonrpc_method for r in ctx.routes if r.has_id and r.jsonrpc_method in LISTINGS}
-    ctx.inspect_response = ctx.inspect_response or bool(ctx.listings)
+    # The session stream is trimmed by shape: a JSON reply there is read whole too (see filter_listings).
+    ctx.inspect_response = ctx.inspect_response or bool(ctx.listings) or ctx.is_session_stream
 
 
 def _raise_denied(ctx: ProxyContext, credential: CompiledCredential, denied: list[Route]) -> None:
@@ -61,14 +62,13 @@ async def filter_listings(ctx: ProxyContext) -> None:
     GET stream, where no listing is asked for, a result is trimmed by the shape it shows (a ``tools``,
     ``resources`` or ``prompts`` list): an upstream cannot slip a listing past the rules that way.
     """
-    listings: ListingLookup = ctx.listings
-    if _is_session_stream(ctx):
-        listings = BY_SHAPE
-    if not listings or ctx.status >= 400:
+    # None: look at every result by its shape.
+    listings: dict[Any, str] | None = None if ctx.is_session_stream else ctx.listings
+    if listings == {} or ctx.status >= 400:
         return
     credential = ctx.require_credential()
     if ctx.response_body is not None:
-        ctx.response_body = _filter_json_body(ctx.response_body, ctx.listings, credential)
+        ctx.response_body = _filter_json_body(ctx.response_body, listings, credential)
     elif ctx.response_stream is not None and ctx.response_headers.get("content-type", "").startswith(
         "text/event-stream"
     ):
@@ -85,21 +85,6 @@ async def filter_listings(ctx: ProxyContext) -> None:
         )
 
 
-class ByShape:
-    """A listing lookup for the session's GET stream: every result is looked at, by its shape."""
-
-    def __bool__(self) -> bool:
-        return True
-
-
-BY_SHAPE = ByShape()
-ListingLookup = dict[Any, str] | ByShape
-
-
-def _is_session_stream(ctx: ProxyContext) -> bool:
-    return ctx.method == "GET" and ctx.target is not None and ctx.target.is_mcp
-
-
 def listing_shape(result: Any) -> str | None:
     """The listing method whose result ``result`` looks like (a ``tools`` list: ``tools/list``), or None."""
     if isinstance(result, dict):
@@ -109,8 +94,9 @@ def listing_shape(result: Any) -> str | None:
     return None
 
 
-def _filter_json_body(body: bytes, listings: ListingLookup, credential: CompiledCredential) -> bytes:
-    """The body with listing results trimmed; the very same object when nothing changed."""
+def _filter_json_body(body: bytes, listings: dict[Any, str] | None, credential: CompiledCredential) -> bytes:
+    """The body with listing results trimmed (``listings`` None: each result by its shape); the very
+    same object when nothing changed."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -120,7 +106,7 @@ def _filter_json_body(body: bytes, listings: ListingLookup, credential: Compiled
     for message in messages:
         if not isinstance(message, dict) or "result" not in message:
             continue
-        if isinstance(listings, ByShape):
+        if listings is None:
             method = listing_shape(message["result"])
         else:
             method = _listing_method(listings, message.get("id"))

@@ -134,8 +134,8 @@ async def pin_listed_tools(ctx: ProxyContext) -> None:
     """
     target = ctx.require_target()
     ids: set[Any] | None = {msg_id for msg_id, method in ctx.listings.items() if method == "tools/list"}
-    if ctx.method == "GET":
-        ids = None  # the session stream: any result holding a tools list (see filter_listings)
+    if ctx.is_session_stream:
+        ids = None  # any result holding a tools list (see filter_listings)
     if not target.is_mcp or ids == set() or ctx.status >= 400:
         return
     pin = ListingPinner(ctx, target, ids)

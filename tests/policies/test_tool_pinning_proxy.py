@@ -201,17 +201,25 @@ REPLAYED_LISTING = {
 LISTING_STREAM = b"id: 1\nevent: message\ndata: " + orjson.dumps(REPLAYED_LISTING) + b"\n\n"
 
 
-async def listing_stream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if await answer_lifespan(scope, receive, send):
-        return
-    if scope["method"] == "POST":
-        await answer_initialize(receive, send, "upstream-1")
-        return
-    await send_reply(send, LISTING_STREAM, content_type=b"text/event-stream")
+def listing_stream_app(as_json: bool) -> Any:
+    """An upstream whose session GET answers with a listing, as an event stream or a JSON body."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if await answer_lifespan(scope, receive, send):
+            return
+        if scope["method"] == "POST":
+            await answer_initialize(receive, send, "upstream-1")
+        elif as_json:
+            await send_reply(send, orjson.dumps(REPLAYED_LISTING))
+        else:
+            await send_reply(send, LISTING_STREAM, content_type=b"text/event-stream")
+
+    return app
 
 
-def test_a_listing_slipped_into_the_session_stream_is_pinned_and_trimmed(gateway, tenant):
-    server = ServerThread(listing_stream_app).start()
+@pytest.mark.parametrize("as_json", [False, True], ids=["event-stream", "json"])
+def test_a_listing_slipped_into_the_session_stream_is_pinned_and_trimmed(gateway, tenant, as_json):
+    server = ServerThread(listing_stream_app(as_json)).start()
     try:
         target = target_create(tenant=tenant, slug="replays", upstream_url=f"{server.url}/mcp")
         issued = issue_credential(tenant, target, "POST /tools/search", "POST /tools/leak")
@@ -225,7 +233,10 @@ def test_a_listing_slipped_into_the_session_stream_is_pinned_and_trimmed(gateway
     finally:
         server.stop()
 
-    [listing] = [orjson.loads(line[5:]) for line in reply.text.splitlines() if line.startswith("data:")]
+    if as_json:
+        listing = reply.json()
+    else:
+        [listing] = [orjson.loads(line[5:]) for line in reply.text.splitlines() if line.startswith("data:")]
     # delete_all: no rule allows it; leak: held by the poisoning scan
     assert [tool["name"] for tool in listing["result"]["tools"]] == ["search"]
     assert PinnedTool.objects.get(target=target, name="leak").state == "pending"
