@@ -12,6 +12,7 @@ verified JWTs are remembered (:class:`VerifiedJwts`) until an invalidation or th
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -100,21 +101,25 @@ class PolicyCache:
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self.max_entries = max_entries
-        self._tables: dict[str, dict[str, Any]] = {"target": {}, "credential": {}}
+        self._tables: dict[str, dict[str, Any]] = _empty_tables()
         self._flights = SingleFlight()
         self._generation = 0
+        self._emptied_at = time.monotonic()
         self._version: int | None = None
-        self._prefixes: frozenset[str] | None = None
-        self._jwt_directory: JwtDirectory | None = None
         self.verified_jwts = VerifiedJwts()
 
     def invalidate(self) -> None:
         """Forget every compiled entry and verified JWT; they are reloaded (re-verified) on next use."""
         self._generation += 1
-        self._tables = {"target": {}, "credential": {}}
-        self._prefixes = None
-        self._jwt_directory = None
+        self._emptied_at = time.monotonic()
+        self._tables = _empty_tables()
         self.verified_jwts.clear()
+
+    def stats(self) -> tuple[float, int]:
+        """Seconds since the cache was last emptied, and how many compiled targets and credentials
+        it holds (for the metrics)."""
+        entries = len(self._tables["target"]) + len(self._tables["credential"])
+        return time.monotonic() - self._emptied_at, entries
 
     @property
     def generation(self) -> int:
@@ -141,33 +146,12 @@ class PolicyCache:
         return compiled
 
     async def _known_prefixes(self) -> frozenset[str]:
-        async def load() -> frozenset[str]:
-            generation = self._generation
-            prefixes = await load_configuration(credential_prefixes_get)
-            if generation == self._generation:
-                self._prefixes = prefixes
-            return prefixes
-
-        def cached() -> object:
-            return MISSING if self._prefixes is None else self._prefixes
-
-        prefixes: frozenset[str] = await self._flights.get(("prefixes",), cached, load)
+        prefixes: frozenset[str] = await self._get("whole", "prefixes", credential_prefixes_get)
         return prefixes
 
     async def jwt_directory(self) -> JwtDirectory:
         """The JWT credentials' issuers and subjects, loaded once per configuration version."""
-
-        async def load() -> JwtDirectory:
-            generation = self._generation
-            directory = await load_configuration(jwt_directory_get)
-            if generation == self._generation:
-                self._jwt_directory = directory
-            return directory
-
-        def cached() -> object:
-            return MISSING if self._jwt_directory is None else self._jwt_directory
-
-        directory: JwtDirectory = await self._flights.get(("jwt-directory",), cached, load)
+        directory: JwtDirectory = await self._get("whole", "jwt-directory", jwt_directory_get)
         return directory
 
     async def _get(self, kind: str, key: str, loader: Callable[..., Any], **kwargs: object) -> Any:
@@ -183,6 +167,12 @@ class PolicyCache:
             return compiled
 
         return await self._flights.get((kind, key), lambda: self._tables[kind].get(key, MISSING), load)
+
+
+def _empty_tables() -> dict[str, dict[str, Any]]:
+    """Compiled targets by slug, credentials by prefix, and the loads that cover the whole
+    configuration (every token prefix, the JWT directory), each once per version."""
+    return {"target": {}, "credential": {}, "whole": {}}
 
 
 policy_cache = PolicyCache()

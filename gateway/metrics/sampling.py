@@ -4,17 +4,12 @@ Each process samples itself once a second (``sample_forever``, a task of the pro
 multiprocess mode the scraping process cannot see the others' memory, only the values they wrote.
 The scraping process samples itself again just before it answers, so a single-process scrape is
 exact and a multi-process one at most :data:`SAMPLE_SECONDS` behind.
-
-The policy cache has no public statistics yet (``policies/`` belongs to its own work): its age is
-observed from outside, as the time its generation counter was first seen to change (so it is at most
-one sample late), and its size from its tables.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING
 
 from gateway.metrics.recording import (
@@ -26,34 +21,10 @@ from gateway.metrics.recording import (
 
 if TYPE_CHECKING:
     from gateway.proxy.runtime import ProxyRuntime
-    from policies.cache import PolicyCache
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_SECONDS = 1.0
-
-
-class PolicyCacheWatch:
-    """When a policy cache was last emptied, as seen by successive samples of its generation."""
-
-    __slots__ = ("cache", "emptied_at", "generation")
-
-    def __init__(self, cache: PolicyCache) -> None:
-        self.cache = cache
-        self.generation = self._generation()
-        self.emptied_at = time.monotonic()
-
-    def _generation(self) -> int:
-        return int(getattr(self.cache, "_generation", 0))
-
-    def sample(self) -> tuple[float, int]:
-        """The cache's age in seconds and how many compiled entries it holds."""
-        generation = self._generation()
-        now = time.monotonic()
-        if generation != self.generation:
-            self.generation, self.emptied_at = generation, now
-        tables = getattr(self.cache, "_tables", {})
-        return now - self.emptied_at, sum(len(table) for table in tables.values())
 
 
 def sample(runtime: ProxyRuntime) -> None:
@@ -61,7 +32,7 @@ def sample(runtime: ProxyRuntime) -> None:
     waiting, oldest = runtime.audit.lag()
     AUDIT_LAG_EVENTS.set(waiting)
     AUDIT_LAG_SECONDS.set(round(oldest, 3))
-    age, entries = runtime.policy_watch.sample()
+    age, entries = runtime.cache.stats()
     POLICY_CACHE_AGE.set(round(age, 3))
     POLICY_CACHE_ENTRIES.set(entries)
 

@@ -22,7 +22,7 @@ from gateway.background import close_background_connections
 from gateway.conf import gateway_settings
 from gateway.last_used import LastUsedTracker
 from gateway.metrics.multiprocess import forget_process, multiprocess_directory
-from gateway.metrics.sampling import PolicyCacheWatch, sample_forever
+from gateway.metrics.sampling import sample_forever
 from gateway.proxy.auth_failures import AuthFailureGuard
 from gateway.proxy.jwks import JwksCache
 from gateway.proxy.upstream import create_upstream_client
@@ -54,7 +54,6 @@ class ProxyRuntime:
             lag_warn_events=conf.audit_lag_warn_events,
         )
         self.last_used = LastUsedTracker()
-        self.policy_watch = PolicyCacheWatch(cache)
         self.meters = MeterRuntime(conf)
         self.auth_failures = AuthFailureGuard(conf.auth_failures_per_minute, self.meters)
         # Django's own rule: with DEBUG and no ALLOWED_HOSTS, local names are allowed.
