@@ -20,7 +20,6 @@ new key is no change) and token hashes appear only as "set", "not set" or "chang
 from __future__ import annotations
 
 import hmac
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,7 +30,6 @@ from typing import Any, cast
 
 from django.db import models, router, transaction
 from django.db.models.deletion import Collector
-from django.utils import timezone
 
 SOURCES = ("admin", "cli", "api", "system")
 SET, NOT_SET, CHANGED = "set", "not set", "changed"
@@ -226,7 +224,7 @@ def record_change(
     the reason. Reads: the context's actor and source. Raises the database's errors.
     """
     from audit.models import AuditEvent
-    from audit.records import sanitise_record
+    from audit.records import event_record, sanitise_record
 
     action = "create" if before is None else "delete" if after is None else "update"
     diff = change_diff(instance, before, after)
@@ -241,21 +239,16 @@ def record_change(
     label = str(instance)
     verb = {"create": "created", "update": "changed", "delete": "deleted"}[action]
     reason = f"{object_type} {label!r} {verb} by {name} ({who.source})" + (f": {note}" if note else "")
-    event = {
-        "created_at": timezone.now(),
-        "request_id": uuid.uuid4().hex,
-        "kind": AuditEvent.Kind.CHANGE,
-        "tenant_id": tenant_id,
-        "target_id": target_id,
-        "credential_id": credential_id,
-        "http_method": "",
-        "path": f"{who.source}: {action} {object_type} {instance.pk}",
-        "route": f"{object_type} {instance.pk}",
-        "decision": AuditEvent.Decision.ALLOWED,
-        "reason": reason,
-        "status_code": 0,
-        "latency_ms": 0.0,
-        "details": {
+    event = event_record(
+        kind=AuditEvent.Kind.CHANGE,
+        reason=reason,
+        tenant_id=tenant_id,
+        target_id=target_id,
+        credential_id=credential_id,
+        http_method="",
+        path=f"{who.source}: {action} {object_type} {instance.pk}",
+        route=f"{object_type} {instance.pk}",
+        details={
             "action": action,
             "object_type": object_type,
             "object_id": instance.pk,
@@ -264,5 +257,5 @@ def record_change(
             "source": who.source,
             "changes": diff,
         },
-    }
+    )
     AuditEvent.objects.create(**sanitise_record(event))

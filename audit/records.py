@@ -127,6 +127,22 @@ def sanitise_event_id(value: Any) -> uuid.UUID:
         return uuid.uuid4()
 
 
+def event_record(*, kind: str, reason: str, **columns: Any) -> AuditRecord:
+    """A record of an event that is not a proxied call (a tool definition seen or approved, a
+    configuration change, an admin action): made now, with a fresh request id, no latency, status 0
+    and decision ``allowed`` unless ``columns`` say otherwise."""
+    return {
+        "created_at": datetime.now(UTC),
+        "request_id": uuid.uuid4().hex,
+        "kind": kind,
+        "reason": reason,
+        "decision": "allowed",
+        "status_code": 0,
+        "latency_ms": 0.0,
+        **columns,
+    }
+
+
 def sanitise_record(record: AuditRecord) -> AuditRecord:
     """Every column of an AuditEvent row, each value made safe for its column (see module doc)."""
     safe: AuditRecord = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from audit.records import event_record
 from audit.writer import write_records
 from gateway.models import Credential, Target, Tenant
 from metering.limiter import LimiterAdmin
@@ -74,22 +74,18 @@ def meter_reset(*, meter: Meter, actor: str, limiter: LimiterAdmin) -> float | N
 
 def _reset_audit_record(meter: Meter, actor: str, used: str) -> dict[str, object]:
     reason = f"meter {meter.name} counter reset by {actor} (was {used} of {meter.limit:g} per {meter.window})"
-    return {
-        "created_at": timezone.now(),
-        "request_id": uuid.uuid4().hex,
-        "tenant_id": meter.tenant_id,
-        "target_id": meter.target_id,
-        "credential_id": meter.credential_id,
-        "http_method": "POST",
-        "path": "admin: reset meter counter",
-        "route": f"meter {meter.name}",
-        "kind": AuditEvent.Kind.ADMIN,
-        "decision": AuditEvent.Decision.ALLOWED,
-        "reason": reason[:500],
-        "status_code": 200,
-        "latency_ms": 0.0,
-        "meter_notes": [reason],
-    }
+    return event_record(
+        kind=AuditEvent.Kind.ADMIN,
+        reason=reason[:500],
+        tenant_id=meter.tenant_id,
+        target_id=meter.target_id,
+        credential_id=meter.credential_id,
+        http_method="POST",
+        path="admin: reset meter counter",
+        route=f"meter {meter.name}",
+        status_code=200,
+        meter_notes=[reason],
+    )
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,10 @@ policy simulation: what may this credential call, and why?"""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audit.changes import record_change, snapshot
 from audit.models import AuditEvent
-from audit.records import AuditRecord, sanitise_record
+from audit.records import AuditRecord, event_record, sanitise_record
 from gateway.models import Credential, Target, Tenant
 from gateway.proxy.errors import InvalidRequest
 from gateway.proxy.paths import PROXY_ROOT, check_query_string, normalize_proxy_path
@@ -238,33 +238,42 @@ def _tool_event(
     else:
         verdict = "held for approval" + (f" ({len(pin.findings)} findings)" if pin.findings else "")
     what = "new tool" if new else "tool definition changed"
-    return {
-        "created_at": now,
-        "request_id": witness.request_id,
-        "kind": AuditEvent.Kind.TOOL_NEW if new else AuditEvent.Kind.TOOL_CHANGED,
-        "tenant_id": target.tenant_id,
-        "target_id": target.id,
-        "target_slug": target.slug,
-        "credential_id": witness.credential_id,
-        "credential_name": witness.credential_name,
-        "credential_prefix": witness.credential_prefix,
-        "http_method": "POST",
-        "path": f"/mcp/{target.slug}/",
-        "route": f"POST /tools/{pin.name}",
-        "jsonrpc_method": "tools/list",
-        "tool": pin.name,
-        "decision": "allowed" if pin.state == PinnedTool.State.APPROVED else "denied",
-        "reason": f"{what} {pin.name!r}: {verdict}",
-        "status_code": 0,
-        "latency_ms": 0.0,
-        "details": {
+    return _tool_record(
+        target,
+        pin,
+        kind=AuditEvent.Kind.TOOL_NEW if new else AuditEvent.Kind.TOOL_CHANGED,
+        reason=f"{what} {pin.name!r}: {verdict}",
+        created_at=now,
+        request_id=witness.request_id,
+        credential_id=witness.credential_id,
+        credential_name=witness.credential_name,
+        credential_prefix=witness.credential_prefix,
+        jsonrpc_method="tools/list",
+        decision="allowed" if pin.state == PinnedTool.State.APPROVED else "denied",
+        details={
             "state": pin.state,
             "served_hash": pin.served_hash,
             "previous_hash": previous_hash,
             "approved_hash": pin.approved_hash,
             "findings": pin.findings,
         },
-    }
+    )
+
+
+def _tool_record(target: Target, pin: PinnedTool, *, kind: str, reason: str, **columns: Any) -> AuditRecord:
+    """An audit record about ``pin``, a tool of ``target``, routed as a call of it would be."""
+    return event_record(
+        kind=kind,
+        reason=reason,
+        tenant_id=target.tenant_id,
+        target_id=target.id,
+        target_slug=target.slug,
+        http_method="POST",
+        path=f"/mcp/{target.slug}/",
+        route=f"POST /tools/{pin.name}",
+        tool=pin.name,
+        **columns,
+    )
 
 
 @transaction.atomic
@@ -289,23 +298,14 @@ def tool_approve(*, pin: PinnedTool, actor: str, served_hash: str | None = None)
     pin.state, pin.approved_at, pin.approved_by = PinnedTool.State.APPROVED, now, actor[:200]
     pin.save()
     target = pin.target
-    event: AuditRecord = {
-        "created_at": now,
-        "request_id": uuid.uuid4().hex,
-        "kind": AuditEvent.Kind.TOOL_APPROVED,
-        "tenant_id": target.tenant_id,
-        "target_id": target.id,
-        "target_slug": target.slug,
-        "http_method": "POST",
-        "path": f"/mcp/{target.slug}/",
-        "route": f"POST /tools/{pin.name}",
-        "tool": pin.name,
-        "decision": "allowed",
-        "reason": f"tool {pin.name!r} approved by {actor}"[:500],
-        "status_code": 0,
-        "latency_ms": 0.0,
-        "details": {"approved_hash": pin.approved_hash, "previous_hash": previous, "findings": pin.findings},
-    }
+    event = _tool_record(
+        target,
+        pin,
+        kind=AuditEvent.Kind.TOOL_APPROVED,
+        reason=f"tool {pin.name!r} approved by {actor}"[:500],
+        created_at=now,
+        details={"approved_hash": pin.approved_hash, "previous_hash": previous, "findings": pin.findings},
+    )
     AuditEvent.objects.create(**sanitise_record(event))
     scope = (target.tenant_id, target.id, None)
     record_change(instance=pin, before=before, after=snapshot(pin), actor=actor, scope=scope)
