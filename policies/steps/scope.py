@@ -19,7 +19,7 @@ def _denial_data(credential: CompiledCredential, route: Route) -> dict[str, Any]
 
 async def check_scope(ctx: ProxyContext) -> None:
     """Reads ``credential`` and ``routes``; writes ``listings`` (and ``inspect_response`` when there
-    are listings to trim, or on the session stream, trimmed by shape); raises ScopeDenied.
+    are listings to trim); raises ScopeDenied.
 
     Deny by default: every non-plumbing route needs a matching allow-rule. A batch is checked item
     by item and refused whole if any item is denied (no partial execution); each denied item gets
@@ -30,8 +30,7 @@ async def check_scope(ctx: ProxyContext) -> None:
     if denied:
         _raise_denied(ctx, credential, denied)
     ctx.listings = {r.id: r.jsonrpc_method for r in ctx.routes if r.has_id and r.jsonrpc_method in LISTINGS}
-    # The session stream is trimmed by shape: a JSON reply there is read whole too (see filter_listings).
-    ctx.inspect_response = ctx.inspect_response or bool(ctx.listings) or ctx.is_session_stream
+    ctx.inspect_response = ctx.inspect_response or bool(ctx.listings)
 
 
 def _raise_denied(ctx: ProxyContext, credential: CompiledCredential, denied: list[Route]) -> None:
@@ -60,7 +59,9 @@ async def filter_listings(ctx: ProxyContext) -> None:
     ``tools/list``, ``resources/list`` and ``prompts/list`` results, in a JSON body or in an event
     stream (event by event), keep only the items the credential's rules allow. On an MCP session's
     GET stream, where no listing is asked for, a result is trimmed by the shape it shows (a ``tools``,
-    ``resources`` or ``prompts`` list): an upstream cannot slip a listing past the rules that way.
+    ``resources`` or ``prompts`` list): an upstream cannot slip a listing past the rules that way. (A
+    JSON body there is trimmed when forward read it whole, i.e. a small one of declared length; that
+    stream may stay open for hours, so it is never held back to be read whole.)
     """
     # None: look at every result by its shape.
     listings: dict[Any, str] | None = None if ctx.is_session_stream else ctx.listings

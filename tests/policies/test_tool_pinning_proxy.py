@@ -209,8 +209,11 @@ def listing_stream_app(as_json: bool) -> Any:
             return
         if scope["method"] == "POST":
             await answer_initialize(receive, send, "upstream-1")
-        elif as_json:
-            await send_reply(send, orjson.dumps(REPLAYED_LISTING))
+        elif as_json:  # a small reply of declared length, which the gateway reads whole
+            body = orjson.dumps(REPLAYED_LISTING)
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
         else:
             await send_reply(send, LISTING_STREAM, content_type=b"text/event-stream")
 
