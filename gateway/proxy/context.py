@@ -15,6 +15,7 @@ from policies.protect import ProtectionTally, RequestProtections
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 if TYPE_CHECKING:
+    from gateway.proxy.errors import GatewayError
     from gateway.proxy.runtime import ProxyRuntime
     from metering.call import MeteredCall
 
@@ -87,6 +88,11 @@ class ProxyContext:
         if self.messages and not self.is_batch:
             return self.messages[0].get("id")
         return None
+
+    def stopped_by(self, error: GatewayError) -> None:
+        """Record, for the audit event and the metrics, that ``error`` stopped the request (or, once
+        streaming, ended its stream or replaced one of its events)."""
+        self.decision, self.reason, self.error_kind = error.decision, error.audit_reason, error.kind
 
     @property
     def is_session_stream(self) -> bool:

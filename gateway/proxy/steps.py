@@ -364,7 +364,7 @@ async def _ended_on_failure(ctx: ProxyContext, stream: AsyncGenerator[bytes, Non
         async for chunk in stream:
             yield chunk
     except GatewayError as error:
-        ctx.decision, ctx.reason, ctx.error_kind = error.decision, error.audit_reason, error.kind
+        ctx.stopped_by(error)
     finally:
         await stream.aclose()
 

@@ -95,8 +95,8 @@ def _start(ctx: ProxyContext, headers: dict[str, str], extra: list[tuple[bytes, 
 
 async def _send_local_reply(ctx: ProxyContext, send: Send, error: GatewayError) -> None:
     body = error.body(ctx.single_id)
-    ctx.status, ctx.decision, ctx.reason = error.status, error.decision, error.audit_reason
-    ctx.error_kind = error.kind
+    ctx.status = error.status
+    ctx.stopped_by(error)
     ctx.response_headers = (
         {"content-type": "application/json", **error.headers} if body else dict(error.headers)
     )

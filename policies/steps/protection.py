@@ -103,7 +103,7 @@ def _event_protector(
         try:
             protected = _protected_or_raise(data, protections, tally)
         except ResponseUnprotectable as error:
-            ctx.decision, ctx.reason = error.decision, error.audit_reason
+            ctx.stopped_by(error)
             return replace_event_data(event, error.body(ctx.single_id))
         return event if protected is data else replace_event_data(event, protected)
 
