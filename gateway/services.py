@@ -107,18 +107,26 @@ def credential_create(
     expires_at: datetime | None = None,
 ) -> IssuedCredential:
     """Create a credential bound to ``targets`` with allow-rules ``(method, path)``; return its token."""
-    targets = list(targets)
-    _refuse_foreign_targets(tenant, targets)
     new = generate_token()
     credential = Credential(
         tenant=tenant, name=name, prefix=new.prefix, secret_hash=new.secret_hash, expires_at=expires_at
     )
+    _credential_save(credential, targets=targets, allow=allow)
+    return IssuedCredential(credential=credential, token=new.token)
+
+
+def _credential_save(
+    credential: Credential, *, targets: Iterable[Target], allow: Iterable[tuple[str, str]]
+) -> None:
+    """Validate and save a new credential, bind it to ``targets`` (of its own tenant only) and give
+    it the allow-rules ``(method, path)`` in order."""
+    targets = list(targets)
+    _refuse_foreign_targets(credential.tenant, targets)
     credential.full_clean()
     credential.save()
     credential.targets.set(targets)
     for order, (method, path) in enumerate(allow):
         allow_rule_create(credential=credential, method=method, path=path, order=order)
-    return IssuedCredential(credential=credential, token=new.token)
 
 
 @dataclass(frozen=True)
@@ -155,8 +163,6 @@ def jwt_credential_create(
     generated id, unique like an API key's, kept for display and audit. Raises ValidationError for a
     missing setting, no or several key sources, an unusable key or a refused JWKS URL.
     """
-    targets = list(targets)
-    _refuse_foreign_targets(tenant, targets)
     credential = Credential(
         tenant=tenant,
         name=name,
@@ -166,11 +172,7 @@ def jwt_credential_create(
         expires_at=expires_at,
     )
     jwt_settings_apply(credential=credential, jwt=jwt)
-    credential.full_clean()
-    credential.save()
-    credential.targets.set(targets)
-    for order, (method, path) in enumerate(allow):
-        allow_rule_create(credential=credential, method=method, path=path, order=order)
+    _credential_save(credential, targets=targets, allow=allow)
     return credential
 
 
