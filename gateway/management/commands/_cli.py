@@ -85,10 +85,16 @@ def tenant_by_name(name: str) -> Tenant:
     return tenant
 
 
-def target_in_tenant(tenant: Tenant, slug: str) -> Target:
-    target = Target.objects.filter(slug=slug).first()
+def target_by_slug(slug: str) -> Target:
+    """The target reached at ``/mcp/<slug>/`` (its tenant loaded too); CommandError when there is none."""
+    target = Target.objects.filter(slug=slug).select_related("tenant").first()
     if target is None:
         raise CommandError(f"No target with slug {slug!r}.")
+    return target
+
+
+def target_in_tenant(tenant: Tenant, slug: str) -> Target:
+    target = target_by_slug(slug)
     if target.tenant_id != tenant.id:
         raise CommandError(f"Target {slug!r} belongs to another tenant than {tenant.name!r}.")
     return target

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from gateway.management.commands._cli import GatewayCommand, credential_by_id, parse_route
+from gateway.management.commands._cli import GatewayCommand, credential_by_id, parse_route, target_by_slug
 from gateway.models import Credential, Target
 from metering.runtime import admin_limiter
 from metering.selectors import meter_usage_for_credential
@@ -103,9 +103,7 @@ def _target_judged(credential: Credential, slug: str | None) -> tuple[CompiledTa
     whether its paths are plain HTTP paths. With no single target, paths are plain HTTP only when
     every target of the credential is a plain HTTP one."""
     if slug:
-        row = Target.objects.filter(slug=slug).first()
-        if row is None:
-            raise CommandError(f"No target with slug {slug!r}.")
+        row = target_by_slug(slug)
         return compile_target(row), row.kind != Target.Kind.MCP
     targets = list(credential.targets.all())
     if len(targets) == 1:

@@ -15,13 +15,6 @@ from policies.models import PinnedTool
 from policies.tools import ToolDefinition, ToolDefinitionError, definition_diff, escape_invisible
 
 
-def target_by_slug(slug: str) -> Target:
-    target = Target.objects.filter(slug=slug).select_related("tenant").first()
-    if target is None:
-        raise CommandError(f"No target with slug {slug!r}.")
-    return target
-
-
 def pin_by_name(target: Target, name: str) -> PinnedTool:
     pin = PinnedTool.objects.filter(target=target, name=name).select_related("target").first()
     if pin is None:

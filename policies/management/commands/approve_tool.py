@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from gateway.management.commands._cli import GatewayCommand, cli_actor, service_errors
-from policies.management.commands._tools import pin_as_json, pin_by_name, pin_diff, target_by_slug
+from gateway.management.commands._cli import GatewayCommand, cli_actor, service_errors, target_by_slug
+from policies.management.commands._tools import pin_as_json, pin_by_name, pin_diff
 from policies.models import PinnedTool
 from policies.services import tool_approve
 from policies.tools import escape_invisible

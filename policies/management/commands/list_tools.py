@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from gateway.management.commands._cli import GatewayCommand
-from policies.management.commands._tools import pin_as_json, pin_as_text, pin_diff, target_by_slug
+from gateway.management.commands._cli import GatewayCommand, target_by_slug
+from policies.management.commands._tools import pin_as_json, pin_as_text, pin_diff
 from policies.models import PinnedTool
 
 
