@@ -21,13 +21,13 @@ filter still reaches a ``tools/call`` result replayed on the session's GET strea
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from policies.compiler import CompiledCredential, ScopedRedactor
+from policies.compiler import CompiledCredential, RouteScope, ScopedRedactor
 from policies.content import CompiledFilter, FilterOutcome, UnfilterableContent, apply_filters
 from policies.redaction import DROP
 
@@ -65,19 +65,7 @@ def select_for_call(
 
     With ``target_id`` None, only those that apply whatever the target (``check_access`` without one).
     """
-    filters = tuple(
-        scoped.filter
-        for scoped in credential.filters
-        if scoped.target_id in (None, target_id) and scoped.route.matches(method, path)
-    )
-    redactors = tuple(
-        scoped
-        for scoped in credential.redactors
-        if scoped.target_id in (None, target_id) and scoped.route.matches(method, path)
-    )
-    if not filters and not redactors:
-        return None
-    return CallProtections(jsonrpc_method, filters, redactors)
+    return _select(credential, target_id, jsonrpc_method, lambda route: route.matches(method, path))
 
 
 def select_for_target(credential: CompiledCredential, target_id: int) -> CallProtections | None:
@@ -86,11 +74,27 @@ def select_for_target(credential: CompiledCredential, target_id: int) -> CallPro
     For what no single call's route decides: the session's GET stream carries server-initiated
     messages and, on resumption, replayed replies to any call of the session.
     """
-    filters = tuple(scoped.filter for scoped in credential.filters if scoped.target_id in (None, target_id))
-    redactors = tuple(scoped for scoped in credential.redactors if scoped.target_id in (None, target_id))
+    return _select(credential, target_id, "", lambda route: True)
+
+
+def _select(
+    credential: CompiledCredential, target_id: int | None, method: str, applies: Callable[[RouteScope], bool]
+) -> CallProtections | None:
+    """The filters and redactors of ``credential`` for ``target_id`` (or for any target) whose route
+    scope ``applies``, in stack order, or None when there are none."""
+    filters = tuple(
+        scoped.filter
+        for scoped in credential.filters
+        if scoped.target_id in (None, target_id) and applies(scoped.route)
+    )
+    redactors = tuple(
+        scoped
+        for scoped in credential.redactors
+        if scoped.target_id in (None, target_id) and applies(scoped.route)
+    )
     if not filters and not redactors:
         return None
-    return CallProtections("", filters, redactors)
+    return CallProtections(method, filters, redactors)
 
 
 def union(calls: Iterable[CallProtections]) -> CallProtections:
@@ -188,27 +192,30 @@ def _protect_result(
 ) -> bool:
     outcome = apply_filters(method, message["result"], call.filters)
     tally.add_filters(outcome)
-    changed = outcome.changed
-    for scoped in call.redactors:
-        result, counts = scoped.redactor.redact_json(message["result"])
-        tally.add_redaction(scoped, counts)
-        if result is not message["result"]:
-            message["result"] = {} if result is DROP else result
-            changed = True
-    return changed
+    # A dropped result becomes an empty one: ``result`` is required of a reply.
+    return _redact_member(message, "result", call, tally, dropped=lambda counts: {}) or outcome.changed
 
 
-def _redact_member(holder: dict[str, Any], key: str, call: CallProtections, tally: ProtectionTally) -> bool:
-    """Redact ``holder[key]`` with each redactor of ``call``; a dropped value takes its member along."""
+def _redact_member(
+    holder: dict[str, Any],
+    key: str,
+    call: CallProtections,
+    tally: ProtectionTally,
+    *,
+    dropped: Callable[[Mapping[str, int]], object] | None = None,
+) -> bool:
+    """Redact ``holder[key]`` with each redactor of ``call``. Under ``drop``, the member goes with its
+    value, unless it is a required one: then ``dropped(counts)`` takes its place and the next
+    redactors see that."""
     changed = False
     for scoped in call.redactors:
         value, counts = scoped.redactor.redact_json(holder[key])
         tally.add_redaction(scoped, counts)
-        if value is DROP:
+        if value is DROP and dropped is None:
             del holder[key]
             return True
         if value is not holder[key]:
-            holder[key] = value
+            holder[key] = dropped(counts) if value is DROP and dropped is not None else value
             changed = True
     return changed
 
@@ -216,17 +223,9 @@ def _redact_member(holder: dict[str, Any], key: str, call: CallProtections, tall
 def _redact_error_message(error: dict[str, Any], call: CallProtections, tally: ProtectionTally) -> bool:
     """Redact ``error.message``. It is a required member, so the ``drop`` action does not delete it:
     the whole message is replaced by the mask text of what was found (``[REDACTED:EMAIL]``)."""
-    changed = False
-    for scoped in call.redactors:
-        value, counts = scoped.redactor.redact_json(error["message"])
-        tally.add_redaction(scoped, counts)
-        if value is DROP:
-            error["message"] = "".join(f"[REDACTED:{kind}]" for kind in counts)
-            changed = True
-        elif value is not error["message"]:
-            error["message"] = value
-            changed = True
-    return changed
+    return _redact_member(
+        error, "message", call, tally, dropped=lambda counts: "".join(f"[REDACTED:{kind}]" for kind in counts)
+    )
 
 
 def _shape_of(result: Any) -> str:
