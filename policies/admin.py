@@ -23,7 +23,7 @@ from audit.admin import ChangeLoggedAdmin, changes_by_request
 from gateway.models import Target
 from policies.models import AllowRule, Filter, PinnedTool, RedactionPolicy
 from policies.services import tool_approve
-from policies.tools import ToolDefinition, ToolDefinitionError, definition_diff, escape_invisible
+from policies.tools import ToolDefinitionError, definition_diff, escape_invisible
 from policies.tools.definitions import MAX_DIFF_LINES, review_lines
 
 _METHOD = re.compile(r"^(\*|[A-Z]+)$")
@@ -124,10 +124,7 @@ def tool_review(pin: PinnedTool) -> ToolReview:
         if isinstance(finding, dict)
     ]
     try:
-        served = ToolDefinition.from_canonical(bytes(pin.served_definition))
-        approved = None
-        if pin.approved_definition is not None:
-            approved = ToolDefinition.from_canonical(bytes(pin.approved_definition))
+        served, approved = pin.served_tool(), pin.approved_tool()
     except ToolDefinitionError as error:
         return ToolReview(findings=findings, error=escape_invisible(str(error)))
     lines = review_lines(served)

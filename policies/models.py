@@ -7,7 +7,7 @@ from django.db import models
 
 from audit.changes import ChangeLogged
 from gateway.models import Credential
-from policies.tools.definitions import escape_invisible
+from policies.tools.definitions import ToolDefinition, escape_invisible
 
 
 class AllowRule(ChangeLogged, models.Model):
@@ -187,3 +187,13 @@ class PinnedTool(models.Model):
     def __str__(self) -> str:
         # A hostile name may hold invisible characters: every page and log entry shows them escaped.
         return f"{self.target} / {escape_invisible(self.name)} ({self.state})"
+
+    def served_tool(self) -> ToolDefinition:
+        """The definition last served, rebuilt from its stored bytes; raises ToolDefinitionError."""
+        return ToolDefinition.from_canonical(bytes(self.served_definition))
+
+    def approved_tool(self) -> ToolDefinition | None:
+        """The approved definition (None before any approval); raises ToolDefinitionError."""
+        if self.approved_definition is None:
+            return None
+        return ToolDefinition.from_canonical(bytes(self.approved_definition))

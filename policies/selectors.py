@@ -29,7 +29,7 @@ from policies.content import compile_filter
 from policies.models import Filter, PinnedTool, PolicyVersion, RedactionPolicy
 from policies.protect import select_for_call, union
 from policies.redaction import Redactor, resolve_detectors
-from policies.tools import ToolDefinition, ToolDefinitionError, input_validator
+from policies.tools import ToolDefinitionError, input_validator
 
 ScopeRow = TypeVar("ScopeRow", Filter, RedactionPolicy)
 
@@ -224,12 +224,11 @@ def compile_target(target: Target) -> CompiledTarget:
 
 def compile_pinned_tool(pin: PinnedTool) -> CompiledTool:
     """The pinned tool in its frozen form, the approved definition's input schema compiled."""
-    validator = None
-    if pin.approved_definition is not None:
-        try:
-            validator = input_validator(ToolDefinition.from_canonical(bytes(pin.approved_definition)))
-        except ToolDefinitionError:  # stored by this gateway, so only a hand-edited row gets here
-            validator = None
+    try:
+        approved = pin.approved_tool()
+    except ToolDefinitionError:  # stored by this gateway, so only a hand-edited row gets here
+        approved = None
+    validator = input_validator(approved) if approved is not None else None
     return CompiledTool(
         name=pin.name,
         state=pin.state,

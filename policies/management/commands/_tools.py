@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 
 from gateway.models import Target
 from policies.models import PinnedTool
-from policies.tools import ToolDefinition, ToolDefinitionError, definition_diff, escape_invisible
+from policies.tools import ToolDefinitionError, definition_diff, escape_invisible
 
 
 def pin_by_name(target: Target, name: str) -> PinnedTool:
@@ -60,8 +60,9 @@ def pin_diff(pin: PinnedTool) -> list[str]:
     if pin.approved_definition is None or pin.approved_hash == pin.served_hash:
         return []
     try:
-        approved = ToolDefinition.from_canonical(bytes(pin.approved_definition))
-        served = ToolDefinition.from_canonical(bytes(pin.served_definition))
+        approved, served = pin.approved_tool(), pin.served_tool()
     except ToolDefinitionError as error:
         return [f"(no diff: {escape_invisible(str(error))})"]
+    if approved is None:
+        return []
     return [escape_invisible(line) for line in definition_diff(approved, served)]
