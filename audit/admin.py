@@ -17,11 +17,13 @@ from audit.changes import changes_by
 from audit.models import AuditEvent, AuditSeal, AuditVerification
 from audit.selectors import seal_chain_status
 from audit.signing import ALGORITHM, public_keys
+from gateway.roles import access_for
+from gateway.tenant_admin import TenantScopedAdmin
 from policies.tools import escape_invisible
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Nothing is added, changed or deleted from the admin."""
+class ReadOnlyAdmin(TenantScopedAdmin):
+    """Nothing is added, changed or deleted from the admin; each user sees its own tenant's rows."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -33,7 +35,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class ChangeLoggedAdmin(admin.ModelAdmin):
+class ChangeLoggedAdmin(TenantScopedAdmin):
     """The admin pages of change-logged models: what they add, change or delete is recorded as made by
     the signed-in user through the admin (audit/changes.py). Bulk deletes go row by row so each row,
     and what it cascades to, is recorded."""
@@ -150,7 +152,11 @@ class AuditSealAdmin(ReadOnlyAdmin):
     ) -> HttpResponse:
         context = {
             **(extra_context or {}),
-            "chains": seal_chain_status(now=timezone.now()),
+            "chains": [
+                chain
+                for chain in seal_chain_status(now=timezone.now())
+                if access_for(request.user).sees(chain.tenant_id)
+            ],
             "audit_keys": public_keys(),
             "audit_key_algorithm": ALGORITHM,
         }

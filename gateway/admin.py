@@ -21,7 +21,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from audit.admin import ChangeLoggedAdmin
-from gateway.models import Credential, Target, Tenant, audited_credential_ids
+from gateway.models import Credential, Target, Tenant, TenantMembership, audited_credential_ids
 from gateway.services import (
     IssuedCredential,
     JwtSettings,
@@ -43,6 +43,8 @@ _RESERVED_HEADERS = {"host", "content-length"}
 class TenantAdmin(ChangeLoggedAdmin):
     """Tenants: every other object belongs to exactly one."""
 
+    tenant_path = "pk"
+
     list_display = ["name", "created_at"]
     list_filter = ["created_at"]
     search_fields = ["name"]
@@ -54,6 +56,17 @@ class TenantAdmin(ChangeLoggedAdmin):
             # Name the credentials that audit events keep, not the delete permission they lack.
             perms_needed = set()
         return deleted, counts, perms_needed, protected
+
+
+@admin.register(TenantMembership)
+class TenantMembershipAdmin(ChangeLoggedAdmin):
+    """Which staff user is admin or reviewer of which tenant (gateway/roles.py); superusers only."""
+
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role", "tenant"]
+    search_fields = ["user__username"]
+    list_select_related = ["user", "tenant"]
+    autocomplete_fields = ["user"]
 
 
 class TargetAdminForm(forms.ModelForm):

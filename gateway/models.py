@@ -343,3 +343,28 @@ class Credential(ChangeLogged, models.Model):
         if self.expires_at is not None and self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+class TenantMembership(ChangeLogged, models.Model):
+    """A staff user's tenant and role (gateway/roles.py says what each role may do). A user without a
+    membership reaches no tenant unless it is a superuser."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Tenant admin"
+        REVIEWER = "reviewer", "Reviewer (read-only audit, usage and exports)"
+
+    user = models.OneToOneField(
+        "auth.User", on_delete=models.CASCADE, related_name="tenant_membership", primary_key=True
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant", "user"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()} of {self.tenant})"
+
+    def change_log_scope(self) -> tuple[int | None, int | None, int | None]:
+        return self.tenant_id, None, None

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.contrib.auth.models import User
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from gateway.crypto import encrypt_secret, rotate_secret
 from gateway.jwt_keys import MIN_HS256_SECRET_BYTES
-from gateway.models import Credential, Target, Tenant
+from gateway.models import Credential, Target, Tenant, TenantMembership
 from gateway.tokens import generate_token
 from policies.models import AllowRule
 
@@ -23,6 +26,37 @@ def tenant_create(*, name: str) -> Tenant:
     tenant.full_clean()
     tenant.save()
     return tenant
+
+
+@dataclass(frozen=True)
+class CreatedUser:
+    """A new staff user; ``password`` is the generated one (shown once), empty when one was given."""
+
+    user: User
+    membership: TenantMembership
+    password: str
+
+
+@transaction.atomic
+def user_create(*, username: str, tenant: Tenant, role: str, password: str = "") -> CreatedUser:
+    """Create a staff user who is ``role`` (admin or reviewer, gateway/roles.py) of ``tenant``. With no
+    password given, one is generated and returned once; a given one must pass the password validators."""
+    if role not in TenantMembership.Role.values:
+        raise ValidationError(
+            {"role": f"Unknown role {role!r}: choose one of {', '.join(TenantMembership.Role.values)}."}
+        )
+    if User.objects.filter(username=username).exists():
+        raise ValidationError({"username": f"A user named {username!r} already exists."})
+    generated = "" if password else secrets.token_urlsafe(18)
+    user = User(username=username, is_staff=True)
+    user.full_clean(exclude=["password"])
+    validate_password(password or generated, user)
+    user.set_password(password or generated)
+    user.save()
+    membership = TenantMembership(user=user, tenant=tenant, role=role)
+    membership.full_clean(validate_unique=False)
+    membership.save()
+    return CreatedUser(user=user, membership=membership, password=generated)
 
 
 def target_create(

@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from audit.admin import ChangeLoggedAdmin, ReadOnlyAdmin
+from gateway.tenant_admin import TenantScopedMixin
 from metering.limiter import MeterStoreUnavailable
 from metering.models import Meter, UsageRollup
 from metering.runtime import admin_limiter
@@ -78,7 +79,7 @@ def current_use(meter: Meter) -> str:
     return f"{usage.used:g} of {meter.limit:g}"
 
 
-class MeterInline(admin.TabularInline):
+class MeterInline(TenantScopedMixin, admin.TabularInline):
     """The meters of one object, with their current use."""
 
     model = Meter

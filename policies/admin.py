@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString
 
 from audit.admin import ChangeLoggedAdmin, changes_by_request
 from gateway.models import Target
+from gateway.tenant_admin import TenantScopedMixin
 from policies.models import AllowRule, Filter, PinnedTool, RedactionPolicy
 from policies.services import tool_approve
 from policies.tools import ToolDefinitionError, definition_diff, escape_invisible
@@ -49,8 +50,10 @@ class AllowRuleForm(forms.ModelForm):
         return path
 
 
-class AllowRuleInline(admin.TabularInline):
+class AllowRuleInline(TenantScopedMixin, admin.TabularInline):
     """The rules of one credential, in the order they are matched."""
+
+    tenant_path = "credential__tenant"
 
     model = AllowRule
     form = AllowRuleForm
@@ -62,6 +65,8 @@ class AllowRuleInline(admin.TabularInline):
 @admin.register(AllowRule)
 class AllowRuleAdmin(ChangeLoggedAdmin):
     """Every allow-rule, across credentials."""
+
+    tenant_path = "credential__tenant"
 
     form = AllowRuleForm
     list_display = ["__str__", "credential", "credential__tenant", "order", "description"]
@@ -174,6 +179,8 @@ PIN_FIELDS = (
 class PinnedToolAdmin(ChangeLoggedAdmin):
     """Pinned tool definitions: read-only, except that an admin with the change permission approves the
     definition a target now serves, after seeing why it was held and what changed."""
+
+    tenant_path = "target__tenant"
 
     list_display = ["tool", "target", "state", "findings_count", "changed_at", "approved_by"]
     list_filter = ["state", "target"]

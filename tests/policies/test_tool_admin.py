@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from gateway.models import Target
-from gateway.services import target_create, tenant_create
+from gateway.services import target_create, tenant_create, user_create
 from policies.models import PinnedTool
 from tests.factories import listed
 from tests.gateway.test_admin import target_form
@@ -116,8 +116,11 @@ def test_approving_needs_a_post_with_a_csrf_token(docs, django_user_model):
 
 
 def test_a_staff_user_who_may_only_view_pins_cannot_approve(client, docs, django_user_model):
+    # given a reviewer of the tenant who was also granted the view permission on pins, nothing more
     pin = listed(docs, "search", TAGGED)
-    user = django_user_model.objects.create_user("viewer", "v@example.com", "unused", is_staff=True)
+    user = user_create(
+        username="viewer", tenant=docs.tenant, role="reviewer", password="a-long-test-password-1"
+    ).user
     user.user_permissions.add(Permission.objects.get(codename="view_pinnedtool"))
     client.force_login(user)
     assert "Approve this definition" not in page(client, pin)
