@@ -194,6 +194,13 @@ class RateLimited(GatewayError):
     kind = "rate_limited"
 
 
+class TooManyAuthFailures(RateLimited):
+    """The client's address failed authentication too often in the last minute (429, Retry-After):
+    a rate limit, but no meter's, so metrics count it apart from meter refusals."""
+
+    kind = "auth_throttled"
+
+
 class MeterUnavailable(GatewayError):
     """A fail-closed meter cannot be checked because its counters are unreachable (503)."""
 

@@ -21,9 +21,9 @@ from gateway.proxy.errors import (
     Forbidden,
     GatewayError,
     InvalidRequest,
-    RateLimited,
     SessionNotFound,
     TargetNotFound,
+    TooManyAuthFailures,
     UpstreamUnavailable,
 )
 from gateway.proxy.jsonrpc import Route, parse_body, route_for
@@ -89,7 +89,7 @@ def _presented_token(headers: dict[str, str]) -> str:
 async def check_auth_failures(ctx: ProxyContext) -> None:
     """Reads ``client_ip``; writes nothing.
 
-    Raises RateLimited (429, with Retry-After) while the client's address has failed authentication
+    Raises TooManyAuthFailures (429, with Retry-After) while the client's address has failed authentication
     GATEWAY_AUTH_FAILURES_PER_MINUTE times within the last minute, before any credential is looked up,
     so a flood of guesses costs no hashing nor signature check. A valid credential from that address
     is refused too until then. An address this process has not seen fail is not looked up (no Redis
@@ -97,7 +97,7 @@ async def check_auth_failures(ctx: ProxyContext) -> None:
     """
     retry_after = await ctx.runtime.auth_failures.retry_after(ctx.client_ip)
     if retry_after:
-        raise RateLimited(
+        raise TooManyAuthFailures(
             f"Too many failed authentications from this address: retry in {retry_after} s",
             data={"retry_after": retry_after},
             headers={"retry-after": str(retry_after)},

@@ -267,3 +267,27 @@ def test_two_gateway_processes_on_one_redis_share_the_count(tenant, target):
             gateway.stop()
     assert failures == [401] * LIMIT  # 3 counted by one process, 2 by the other
     assert after == [429, 429]
+
+
+def test_an_address_refused_for_failed_authentications_is_counted_apart_from_meter_refusals(
+    guarded_gateway, tenant, target, settings
+):
+    from gateway.conf import gateway_settings
+    from tests.gateway.test_metrics import METRICS_TOKEN, get_metrics, moved
+
+    settings.GATEWAY = {**settings.GATEWAY, "METRICS_TOKEN": METRICS_TOKEN}
+    gateway_settings.cache_clear()
+
+    def scrape() -> str:
+        return get_metrics(guarded_gateway, Authorization=f"Bearer {METRICS_TOKEN}").text
+
+    url = guarded_gateway.proxy_url("docs")
+    before = scrape()
+    with agent(new_address()) as client:
+        fail(client, url, LIMIT)
+        assert post(client, url, generate_token().token).status_code == 429
+    after = scrape()
+    # the refusal is a denial of its own kind; no meter refused anything
+    assert moved(before, after, "gateway_denials_total", target="docs", reason="auth_throttled") == 1
+    assert moved(before, after, "gateway_denials_total", target="docs", reason="rate_limited") == 0
+    assert moved(before, after, "gateway_meter_refusals_total", reason="limit_reached") == 0
