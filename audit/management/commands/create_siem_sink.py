@@ -73,7 +73,7 @@ class Command(GatewayCommand):
         parser.add_argument("--timeout", type=float, metavar="SECONDS", help="Per network phase (10).")
         parser.add_argument("--retry-initial", type=float, metavar="SECONDS", help="First backoff (1).")
         parser.add_argument("--retry-max", type=float, metavar="SECONDS", help="Longest backoff (300).")
-        parser.add_argument("--settings", metavar="JSON", help="More settings, as a JSON object.")
+        parser.add_argument("--sink-settings", metavar="JSON", help="More settings, as a JSON object.")
         parser.add_argument("--disabled", action="store_true", help="Create it switched off.")
         parser.add_argument(
             "--from-start", action="store_true", help="Send the tenant's kept events first, then new ones."
@@ -82,7 +82,7 @@ class Command(GatewayCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = tenant_by_name(options["tenant"])
         kind = options["kind"]
-        settings = _extra_settings(options["settings"])
+        settings = _extra_settings(options["sink_settings"])
         settings.update({key: options[name] for name, key in _SETTINGS.items() if options[name] is not None})
         secret = _secret(options) if kind == SiemSink.Kind.WEBHOOK else ""
         with service_errors():
@@ -107,9 +107,9 @@ def _extra_settings(raw: str | None) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise CommandError(f"--settings is not JSON: {exc.msg}") from None
+        raise CommandError(f"--sink-settings is not JSON: {exc.msg}") from None
     if not isinstance(value, dict):
-        raise CommandError("--settings must be a JSON object")
+        raise CommandError("--sink-settings must be a JSON object")
     return value
 
 
