@@ -1,12 +1,15 @@
 """Admin for the audit trail: read-only, nobody adds, changes or deletes an audit event, a seal or a
-verification here."""
+verification here. The SIEM sinks (secret write-only) and each tenant's retention are configuration,
+edited here and recorded in the change log."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -14,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from audit.changes import changes_by
-from audit.models import AuditEvent, AuditSeal, AuditVerification
+from audit.models import AuditEvent, AuditSeal, AuditSettings, AuditVerification, SiemSink, SiemSinkState
 from audit.selectors import seal_chain_status
 from audit.signing import ALGORITHM, public_keys
 from gateway.roles import access_for
@@ -169,4 +172,108 @@ class AuditVerificationAdmin(ReadOnlyAdmin):
 
     list_display = ["verified_at", "tenant", "ok", "seals_checked", "events_checked", "first_problem"]
     list_filter = ["ok", "tenant"]
+    list_select_related = ["tenant"]
+
+
+class SiemSinkForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A sink's fields and a write-only secret; checked by the same service as the CLI's."""
+
+    secret = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Webhook only: the HMAC signing secret (16+ characters). Never shown again; leave empty "
+        "to keep the current one.",
+    )
+
+    class Meta:
+        model = SiemSink
+        fields = ["tenant", "name", "kind", "settings", "enabled"]
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        from audit.siem.services import siem_sink_prepare
+
+        try:
+            siem_sink_prepare(sink=self.instance, secret=self.cleaned_data.get("secret") or None)
+        except ValidationError as error:
+            self._update_errors(error)
+
+
+@admin.register(SiemSink)
+class SiemSinkAdmin(ChangeLoggedAdmin):
+    """Where each tenant's audit events are streamed, and how delivery to each stands."""
+
+    form = SiemSinkForm
+    list_display = ["name", "tenant", "kind", "enabled", "delivery", "backlog", "last_success"]
+    list_filter = ["kind", "enabled", "tenant"]
+    list_select_related = ["tenant", "state"]
+    readonly_fields = ["secret_set", "delivery_details"]
+    actions = ["retry_now"]
+
+    def save_model(self, request: HttpRequest, obj: SiemSink, form: Any, change: bool) -> None:
+        from audit.siem.services import siem_sink_save
+
+        siem_sink_save(sink=obj)
+
+    @admin.display(description="secret")
+    def secret_set(self, sink: SiemSink) -> str:
+        return "set" if sink.has_secret else "not set"
+
+    @admin.display(description="delivery")
+    def delivery(self, sink: SiemSink) -> str:
+        state = _state(sink)
+        if state is None or not state.failures:
+            return "ok"
+        return f"failing ({state.failures} attempt(s))"
+
+    @admin.display(description="backlog")
+    def backlog(self, sink: SiemSink) -> str:
+        state = _state(sink)
+        return (
+            "-" if state is None else f"{state.backlog}+" if state.backlog >= 10_000 else str(state.backlog)
+        )
+
+    @admin.display(description="last delivered")
+    def last_success(self, sink: SiemSink) -> Any:
+        state = _state(sink)
+        return state.last_success_at if state else None
+
+    @admin.display(description="delivery state")
+    def delivery_details(self, sink: SiemSink) -> SafeString | str:
+        state = _state(sink)
+        if state is None:
+            return "-"
+        rows = (
+            ("cursor (last event id passed)", state.cursor),
+            ("backlog", state.backlog),
+            ("delivered", state.delivered),
+            ("failures in a row", state.failures),
+            ("last error", state.last_error or "-"),
+            ("last delivered", state.last_success_at or "-"),
+            ("next attempt", state.next_attempt_at or "now"),
+        )
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+    @admin.action(description="Retry the selected sinks now (skip their backoff)")
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[SiemSink]) -> None:
+        from audit.siem.services import siem_sink_reset_backoff
+
+        for sink in queryset:
+            siem_sink_reset_backoff(sink=sink)
+        self.message_user(request, "The selected sinks are tried at the next delivery run.", messages.SUCCESS)
+
+
+def _state(sink: SiemSink) -> SiemSinkState | None:
+    try:
+        return sink.state
+    except SiemSinkState.DoesNotExist:
+        return None
+
+
+@admin.register(AuditSettings)
+class AuditSettingsAdmin(ChangeLoggedAdmin):
+    """Each tenant's audit retention (empty: keep forever)."""
+
+    list_display = ["tenant", "retention_days"]
     list_select_related = ["tenant"]

@@ -1,13 +1,16 @@
 """The audit trail: one row per proxied request (or tool / admin event), the seals that make it
-tamper-evident, and the record of each verification of those seals."""
+tamper-evident, and the record of each verification of those seals; the SIEM sinks events are
+streamed to (and where delivery to each stands), and each tenant's retention setting."""
 
 from __future__ import annotations
 
 import uuid
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from audit.changes import ChangeLogged
 from gateway.models import Credential, Target, Tenant
 
 
@@ -181,3 +184,81 @@ class AuditVerification(models.Model):
 def in_chain(tenant_id: int | None) -> Q:
     """The events (or seals) of the chain of ``tenant_id``; None is the chain of events without tenant."""
     return Q(tenant__isnull=True) if tenant_id is None else Q(tenant_id=tenant_id)
+
+
+class SiemSink(ChangeLogged, models.Model):
+    """Where a tenant's audit events are streamed as they are written: a syslog collector (RFC 5424 over
+    TCP or TLS), an HTTPS webhook (batched JSON signed with HMAC-SHA256) or a JSON Lines file for a log
+    shipper (audit/siem/). ``settings`` holds the kind's options, validated by audit/siem/config.py;
+    the webhook's signing secret is stored encrypted and never shown again. Where delivery stands lives
+    in :class:`SiemSinkState`, so an edit of the sink never moves its cursor."""
+
+    class Kind(models.TextChoices):
+        SYSLOG = "syslog", "Syslog (RFC 5424 over TCP or TLS)"
+        WEBHOOK = "webhook", "HTTPS webhook (batched JSON, HMAC-signed)"
+        FILE = "file", "JSON Lines file"
+
+    change_log_secrets = ("secret_encrypted",)
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="siem_sinks")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    settings = models.JSONField(default=dict, blank=True, help_text="The kind's options (see README).")
+    secret_encrypted = models.TextField(blank=True, editable=False)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tenant__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="audit_siem_sink_tenant_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_encrypted)
+
+
+class SiemSinkState(models.Model):
+    """Where delivery to one sink stands: everything up to ``cursor`` (an event id) was delivered or
+    is a gap in the ids; ``holes`` are gaps seen recently that a late-committing writer may still fill
+    (audit/siem/cursor.py). Written only by the delivery run, with ``QuerySet.update`` under a lease,
+    so it is bookkeeping, not a change-log entry."""
+
+    sink = models.OneToOneField(SiemSink, on_delete=models.CASCADE, primary_key=True, related_name="state")
+    cursor = models.BigIntegerField(default=0, help_text="Id of the last event delivered (or passed).")
+    holes = models.JSONField(default=list, blank=True)
+    backlog = models.PositiveIntegerField(default=0, help_text="Events waiting (counted up to 10,000).")
+    delivered = models.PositiveBigIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0, help_text="Failed attempts since the last success.")
+    last_error = models.TextField(blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"state of {self.sink_id}: cursor {self.cursor}"
+
+
+class AuditSettings(ChangeLogged, models.Model):
+    """A tenant's audit settings: how many days its events are kept (empty: forever). Retention
+    (audit/retention.py) deletes older events only in whole sealed ranges and keeps the seals."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="audit_settings")
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text="Delete audit events older than this many days (whole sealed ranges only). Empty: keep.",
+    )
+
+    class Meta:
+        verbose_name_plural = "audit settings"
+
+    def __str__(self) -> str:
+        days = f"{self.retention_days} days" if self.retention_days else "forever"
+        return f"audit settings of tenant {self.tenant_id}: keep {days}"

@@ -11,3 +11,19 @@ from audit.services import audit_seal_run
 def seal_audit() -> dict[str, int]:
     """Seal every chain's new audit events (Celery beat runs it every minute; see CELERY_BEAT_SCHEDULE)."""
     return audit_seal_run().as_dict()
+
+
+@shared_task(name="audit.siem_deliver")
+def deliver_siem() -> dict[str, object]:
+    """Send each enabled SIEM sink what it has not received yet (beat: every GATEWAY_SIEM_POLL_SECONDS)."""
+    from audit.siem.services import siem_deliver_run
+
+    return siem_deliver_run().as_dict()
+
+
+@shared_task(name="audit.retention")
+def apply_audit_retention() -> dict[str, object]:
+    """Delete audit events past each tenant's retention, in whole sealed ranges (beat: hourly)."""
+    from audit.retention import audit_retention_run
+
+    return audit_retention_run().as_dict()

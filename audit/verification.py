@@ -13,6 +13,12 @@ For each seal of the chain, in sequence order:
   **moved** when its content is what the seal holds for another of its ids (two events swapped),
   else **edited**.
 
+**Retention** (audit/retention.py) deletes the events of whole seals and keeps the seals. A seal at or
+below the chain's retention horizon (the newest *sealed* retention entry's ``pruned_through_sequence``)
+is verified by its signature, its link and its manifest; its events are *pruned*, not deleted, and
+any of them still present must match the manifest. An event missing from any later seal is deleted,
+whoever removed it; and a retention entry that was edited, removed or forged fails like any event.
+
 And, as ids are given at insert time and an insert transaction lasts well under
 :data:`LATE_COMMIT_GRACE`: an event with a lower id than the last event of a seal made more than
 that grace before the event was sealed (or before now, if it is still unsealed) was **inserted**
@@ -66,6 +72,8 @@ class ChainReport:
     seals_checked: int = 0
     events_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
+    pruned_seals: int = 0  # seals checked whose events retention deleted
+    retained_from: str | None = None  # the cutoff of the retention run that pruned the last of them
 
     @property
     def ok(self) -> bool:
@@ -79,7 +87,15 @@ class ChainReport:
             "events_checked": self.events_checked,
             "first_problem": self.problems[0].as_dict() if self.problems else None,
             "problems": [problem.as_dict() for problem in self.problems],
+            "pruned_seals": self.pruned_seals,
+            "retained_from": self.retained_from,
         }
+
+    def retention_note(self) -> str:
+        """E.g. "3 seal(s) pruned by retention (events before 2026-01-01T00:00:00...)", or ""."""
+        if not self.pruned_seals:
+            return ""
+        return f"{self.pruned_seals} seal(s) pruned by retention (events before {self.retained_from} deleted)"
 
 
 class _Timeline:
@@ -103,8 +119,12 @@ class _Timeline:
 
 def verify_chain(*, tenant_id: int | None, since: datetime | None, now: datetime) -> ChainReport:
     """Verify the chain of ``tenant_id`` (seals made at or after ``since``, all when None)."""
+    from audit.retention import retention_horizon
+
     report = ChainReport(tenant_id=tenant_id)
     timeline = _Timeline(tenant_id)
+    horizon = retention_horizon(tenant_id)
+    pruned_through = horizon.through if horizon else 0
     seals = AuditSeal.objects.filter(in_chain(tenant_id)).order_by("sequence")
     if since is not None:
         seals = seals.filter(created_at__gte=since)
@@ -112,7 +132,11 @@ def verify_chain(*, tenant_id: int | None, since: datetime | None, now: datetime
     for seal in seals.iterator(chunk_size=20):
         report.seals_checked += 1
         _check_seal(seal, previous, report)
-        _check_events(seal, timeline.sealed_by(seal.created_at - LATE_COMMIT_GRACE), report)
+        pruned = seal.sequence <= pruned_through
+        if pruned:
+            report.pruned_seals += 1
+            report.retained_from = horizon.retained_from if horizon else None
+        _check_events(seal, timeline.sealed_by(seal.created_at - LATE_COMMIT_GRACE), report, pruned=pruned)
         previous = seal
     _check_unsealed(tenant_id, timeline.sealed_by(now - LATE_COMMIT_GRACE), report)
     return report
@@ -164,8 +188,20 @@ def _manifest(seal: AuditSeal, report: ChainReport) -> dict[int, bytes] | None:
     return dict(entries)
 
 
-def _check_events(seal: AuditSeal, floor: tuple[int, int], report: ChainReport) -> None:
-    """The events carrying ``seal`` against its manifest (see module doc)."""
+def seal_problems(seal: AuditSeal) -> list[Problem]:
+    """What is wrong with one seal: its signature, its link, its manifest and its events (retention
+    checks a seal this way before it deletes the seal's events)."""
+    report = ChainReport(tenant_id=seal.tenant_id)
+    _check_seal(seal, None, report)
+    _check_events(seal, (0, 0), report)
+    return report.problems
+
+
+def _check_events(
+    seal: AuditSeal, floor: tuple[int, int], report: ChainReport, *, pruned: bool = False
+) -> None:
+    """The events carrying ``seal`` against its manifest (see module doc); of a ``pruned`` seal, the
+    events retention deleted are not missing."""
     expected = _manifest(seal, report)
     if expected is None:
         return
@@ -175,6 +211,8 @@ def _check_events(seal: AuditSeal, floor: tuple[int, int], report: ChainReport) 
     found: list[Problem] = []
     mismatched: list[int] = []
     for event_id in sorted(expected.keys() | rows.keys()):
+        if event_id not in rows and pruned:
+            continue
         if event_id not in rows:
             message = f"event {event_id} sealed in seal #{number} is missing: deleted"
             found.append(Problem("deleted", message, number, event_id))

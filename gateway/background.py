@@ -13,7 +13,7 @@ import contextvars
 import functools
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from django.db import connections
@@ -43,13 +43,22 @@ def close_background_connections() -> None:
 
 async def run_in_background_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run blocking ``fn`` on the background thread without holding the event loop."""
+    return await run_on(_executor, fn, *args, **kwargs)
+
+
+async def run_on(executor: Executor, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run blocking ``fn`` on ``executor`` (a job's own thread: one whose waits, such as a SIEM sink's
+    network timeouts, must not hold up the audit writes of the shared background thread)."""
     context = contextvars.copy_context()
     job = functools.partial(context.run, _call, fn, args, kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_executor, job)
+    return await asyncio.get_running_loop().run_in_executor(executor, job)
 
 
-async def run_every(interval: float, job: Callable[[], object], what: str) -> None:
-    """Run blocking ``job`` on the background thread every ``interval`` seconds, until cancelled.
+async def run_every(
+    interval: float, job: Callable[[], object], what: str, *, executor: Executor | None = None
+) -> None:
+    """Run blocking ``job`` on the background thread (or ``executor``) every ``interval`` seconds, until
+    cancelled.
 
     A failed run (database away ...) is logged as ``what`` failed, and the next run tries again: one
     bad run never stops the loop. Cancelling waits for a run already in flight to finish (a thread
@@ -57,7 +66,7 @@ async def run_every(interval: float, job: Callable[[], object], what: str) -> No
     """
     while True:
         await asyncio.sleep(interval)
-        run = asyncio.ensure_future(run_in_background_thread(job))
+        run = asyncio.ensure_future(run_on(executor or _executor, job))
         try:
             await asyncio.shield(run)
         except asyncio.CancelledError:

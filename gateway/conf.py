@@ -82,6 +82,8 @@ SPECS: dict[str, Spec] = {
     "AUTH_FAILURES_PER_MINUTE": Spec(
         int, 30, 0, 1_000_000, "failed authentications per client address and minute before 429 (0: off)"
     ),
+    "SIEM_POLL_SECONDS": Spec(float, 1.0, 0.05, 3600.0, "how often new audit events are sent to SIEM sinks"),
+    "SIEM_FILE_DIR": Spec(str, "var/siem", doc="directory the JSON Lines files of file SIEM sinks are in"),
 }
 
 METRICS_TOKEN_MIN_LENGTH = 16
@@ -118,6 +120,8 @@ class GatewaySettings:
     metrics_token: str = field(repr=False)
     metrics_allow: str
     auth_failures_per_minute: int
+    siem_poll_seconds: float
+    siem_file_dir: str
     redis_url: str
     encryption_keys: tuple[str, ...]
 

@@ -222,10 +222,29 @@ def _gateway_from_environment() -> dict[str, str]:
 
     values = {name: env.str(f"GATEWAY_{name}") for name in SPECS if f"GATEWAY_{name}" in env.ENVIRON}
     values.setdefault("AUDIT_WAL_DIR", str(BASE_DIR / "var" / "audit-wal"))
+    values.setdefault("SIEM_FILE_DIR", str(BASE_DIR / "var" / "siem"))
     return values
 
 
 GATEWAY = _gateway_from_environment()
+
+
+def _beat_seconds(raw: str | None, default: float) -> float:
+    """A beat interval from a raw GATEWAY value; a bad one falls back (check gateway.E010 names it)."""
+    try:
+        return max(float(raw), 0.05) if raw else default
+    except ValueError:
+        return default
+
+
+# SIEM delivery as often as GATEWAY_SIEM_POLL_SECONDS (an expired run is dropped, never queued up), and
+# audit retention hourly (audit/tasks.py).
+CELERY_BEAT_SCHEDULE["deliver-siem"] = {
+    "task": "audit.siem_deliver",
+    "schedule": _beat_seconds(GATEWAY.get("SIEM_POLL_SECONDS"), 1.0),
+    "options": {"expires": 30.0},
+}
+CELERY_BEAT_SCHEDULE["audit-retention"] = {"task": "audit.retention", "schedule": 3600.0}
 
 LOGGING = {
     "version": 1,

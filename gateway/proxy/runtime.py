@@ -2,8 +2,8 @@
 
 Started by the ASGI lifespan (or lazily by the first request, for servers without lifespan) and
 closed at shutdown (in the embedded default, without a Celery broker, it also seals the audit trail
-every minute), which drains the audit write-ahead file (for a bounded time) and flushes the
-last-used times.
+every minute and streams it to the SIEM sinks), which drains the audit write-ahead file (for a
+bounded time) and flushes the last-used times.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import aiohttp
 from django.conf import settings
 
 from audit.runtime import SEAL_INTERVAL_SECONDS, keep_audit_sealed
+from audit.siem.runtime import keep_siem_delivered
 from audit.sink import AuditSink
 from gateway.background import close_background_connections
 from gateway.conf import gateway_settings
@@ -75,6 +76,8 @@ class ProxyRuntime:
             self._tasks.append(loop.create_task(listen_for_invalidations(self.cache), name="policy-listen"))
         if rollups_in_process():  # no broker, so no Celery beat: this process seals the audit trail
             self._tasks.append(loop.create_task(keep_audit_sealed(SEAL_INTERVAL_SECONDS), name="audit-seal"))
+            siem = keep_siem_delivered(conf.siem_poll_seconds)
+            self._tasks.append(loop.create_task(siem, name="siem-delivery"))
         self.meters.start()
 
     def status(self) -> dict[str, Any]:

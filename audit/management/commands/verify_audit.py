@@ -40,6 +40,8 @@ class Command(GatewayCommand):
             name = names.get(report.tenant_id) or _unnamed(report.tenant_id)
             result = "OK" if report.ok else f"FAILED: {report.problems[0].message}"
             checked = f"{report.seals_checked} seal(s), {report.events_checked} event(s)"
+            if report.pruned_seals:
+                checked += f" ({report.retention_note()})"
             lines.append(f"{name}: {checked}: {result}")
             lines.extend(f"  {problem.kind}: {problem.message}" for problem in report.problems[1:20])
         data = {
