@@ -33,6 +33,7 @@ from audit.changes import current_change_actor
 from audit.models import AuditEvent, AuditSeal, AuditSettings, in_chain
 from audit.records import event_record, sanitise_record
 from audit.services import audit_chain_seal
+from audit.siem.selectors import siem_deliveries
 from audit.signing import NoSigningKey
 from audit.verification import seal_problems
 from gateway.conf import gateway_settings
@@ -145,8 +146,9 @@ def audit_tenant_retention(*, tenant: Tenant, days: int, now: datetime) -> Tenan
 
 
 def _prunable_seals(tenant_id: int, first: int, cutoff: datetime, result: TenantRetention) -> list[AuditSeal]:
-    """The seals from sequence ``first`` on, in order, whose events all predate ``cutoff`` and that
-    verify; stops at the first that does not qualify (noting in ``result`` one that does not verify)."""
+    """The seals from sequence ``first`` on, in order, whose events all predate ``cutoff``, that verify,
+    and whose events every enabled SIEM sink of the tenant has received; stops at the first that does
+    not qualify (noting in ``result`` why, unless it is merely too young)."""
     seals = list(
         AuditSeal.objects.filter(in_chain(tenant_id), sequence__gte=first).order_by("sequence")[
             :MAX_SEALS_PER_RUN
@@ -159,12 +161,17 @@ def _prunable_seals(tenant_id: int, first: int, cutoff: datetime, result: Tenant
         .annotate(newest=Max("created_at"))
         .values_list("seal_id", "newest")
     )
+    deliveries = siem_deliveries(tenant_id=tenant_id)
     prunable: list[AuditSeal] = []
     for seal in seals:
         youngest = newest.get(seal.pk)
         if seal.sequence != first + len(prunable) or youngest is None or youngest >= cutoff:
             if youngest is None and seal.sequence == first + len(prunable):
                 result.refused = f"seal #{seal.sequence} has none of its events left: not pruned"
+            break
+        owing = deliveries.first_owing(first_event_id=seal.first_event_id, last_event_id=seal.last_event_id)
+        if owing is not None:
+            result.refused = f"seal #{seal.sequence}: SIEM sink {owing!r} has not received it all, not pruned"
             break
         problems = seal_problems(seal)
         if problems:

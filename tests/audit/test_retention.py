@@ -17,6 +17,7 @@ from audit.models import AuditEvent, AuditSeal, AuditSettings
 from audit.retention import RETENTION_ACTION, audit_retention_run, audit_retention_set
 from audit.services import audit_seal_run
 from audit.writer import write_records
+from gateway.conf import gateway_settings
 from tests.audit.test_seals import events
 from tests.commands import run_command
 
@@ -172,3 +173,25 @@ def test_the_commands_set_and_apply_retention_and_verify_audit_reports_the_prune
     assert entry.details["source"] == "cli"
     with pytest.raises(CommandError):
         run_command("set_audit_retention --tenant acme --days 0")
+
+
+def test_events_a_siem_sink_has_not_received_yet_are_kept_until_it_has(tenant, settings, tmp_path):
+    from audit.siem.services import siem_deliver_run, siem_sink_create
+
+    # given: a file sink that has received nothing yet (as if its collector were down)
+    settings.GATEWAY = {**settings.GATEWAY, "SIEM_FILE_DIR": str(tmp_path)}
+    gateway_settings.cache_clear()
+    sealed_batch(tenant, 3, "old-", OLD)
+    siem_sink_create(
+        tenant=tenant, name="shipper", kind="file", settings={"path": "a.jsonl"}, from_start=True
+    )
+    keep_30_days(tenant)
+    # when retention runs before delivery, nothing the sink still owes is deleted
+    report = audit_retention_run()
+    assert report.tenants[0].seals_pruned == 0
+    assert "SIEM sink 'shipper' has not received it all" in report.tenants[0].refused
+    assert len(request_ids("old-")) == 3
+    # and once the sink has them, they go
+    siem_deliver_run()
+    assert audit_retention_run().tenants[0].events_deleted == 3
+    assert request_ids("old-") == []
