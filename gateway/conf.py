@@ -82,6 +82,10 @@ SPECS: dict[str, Spec] = {
     "AUTH_FAILURES_PER_MINUTE": Spec(
         int, 30, 0, 1_000_000, "failed authentications per client address and minute before 429 (0: off)"
     ),
+    "OAUTH_ACCESS_TOKEN_SECONDS": Spec(int, 600, 30, 86_400, "lifetime of an OAuth access token"),
+    "OAUTH_REFRESH_TOKEN_SECONDS": Spec(
+        int, 2_592_000, 60, 31_536_000, "lifetime of an OAuth refresh token (rotated on each use)"
+    ),
 }
 
 METRICS_TOKEN_MIN_LENGTH = 16
@@ -118,6 +122,8 @@ class GatewaySettings:
     metrics_token: str = field(repr=False)
     metrics_allow: str
     auth_failures_per_minute: int
+    oauth_access_token_seconds: int
+    oauth_refresh_token_seconds: int
     redis_url: str
     encryption_keys: tuple[str, ...]
 
