@@ -178,8 +178,8 @@ class PolicyCache:
 
 
 def _empty_tables() -> dict[str, dict[str, Any]]:
-    """Compiled targets by slug, credentials by prefix, OAuth access tokens by digest, and the loads that cover the whole
-    configuration (every token prefix, the JWT directory), each once per version."""
+    """Compiled targets by slug, credentials by prefix, OAuth access tokens by digest, and the loads that
+    cover the whole configuration (every token prefix, the JWT directory), each once per version."""
     return {"target": {}, "credential": {}, "whole": {}, "oauth-token": {}}
 
 

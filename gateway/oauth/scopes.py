@@ -82,8 +82,12 @@ class GatewayScopes(BaseScopes):  # type: ignore[misc]
     def get_all_scopes(self) -> dict[str, str]:
         return _Described({MCP_SCOPE: describe_scope(MCP_SCOPE)})
 
-    def get_available_scopes(self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any) -> list[str]:
+    def get_available_scopes(
+        self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any
+    ) -> list[str]:
         return [MCP_SCOPE]
 
-    def get_default_scopes(self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any) -> list[str]:
+    def get_default_scopes(
+        self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any
+    ) -> list[str]:
         return [MCP_SCOPE]

@@ -78,7 +78,11 @@ def compiled_oauth_token_get(*, checksum: str) -> CompiledOAuthToken | None:
     if row is None:
         return None
     slugs = {slug for resource in row["resource"] or [] if (slug := resource_slug(resource))}
-    target_ids = frozenset(Target.objects.filter(slug__in=slugs).values_list("id", flat=True)) if slugs else frozenset()
+    target_ids = (
+        frozenset(Target.objects.filter(slug__in=slugs).values_list("id", flat=True))
+        if slugs
+        else frozenset()
+    )
     return CompiledOAuthToken(
         credential_prefix=row["application__gateway_client__credential__prefix"],
         target_ids=target_ids,
@@ -99,17 +103,30 @@ def consent_problem(*, application: Any, target: Target, scopes: list[str]) -> s
     if source == AbstractApplication.RegistrationSource.MANUAL:
         if binding is None:
             return "This client is not bound to a credential."
-        if binding.credential.tenant_id != target.tenant_id or not binding.credential.targets.filter(pk=target.pk).exists():
+        if (
+            binding.credential.tenant_id != target.tenant_id
+            or not binding.credential.targets.filter(pk=target.pk).exists()
+        ):
             return f"This client's credential may not use target {target.slug!r}."
         return None
     tenant = target.tenant
-    allowed = tenant.oauth_allow_dcr if source == AbstractApplication.RegistrationSource.DCR else tenant.oauth_allow_cimd
+    allowed = (
+        tenant.oauth_allow_dcr
+        if source == AbstractApplication.RegistrationSource.DCR
+        else tenant.oauth_allow_cimd
+    )
     if not allowed:
-        kind = "dynamically registered" if source == AbstractApplication.RegistrationSource.DCR else "metadata-document"
+        kind = (
+            "dynamically registered"
+            if source == AbstractApplication.RegistrationSource.DCR
+            else "metadata-document"
+        )
         return f"Tenant {tenant.name!r} does not accept {kind} OAuth clients."
     refused = [scope for scope in scopes if scope not in tenant.oauth_scope_list()]
     if refused:
-        return f"Tenant {tenant.name!r} does not allow the scope(s) {', '.join(refused)} for registered clients."
+        return (
+            f"Tenant {tenant.name!r} does not allow the scope(s) {', '.join(refused)} for registered clients."
+        )
     if binding is not None and binding.credential.tenant_id != tenant.id:
         return "This client already acts in another tenant."
     return None

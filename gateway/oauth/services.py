@@ -42,7 +42,9 @@ def oauth_client_create(
     if grant not in GRANTS:
         raise ValidationError({"grant": f"Unknown grant {grant!r}: use {' or '.join(GRANTS)}."})
     if credential.status != "active":
-        raise ValidationError(f"Credential {credential.pk} is {credential.status}: it cannot get an OAuth client.")
+        raise ValidationError(
+            f"Credential {credential.pk} is {credential.status}: it cannot get an OAuth client."
+        )
     application = get_application_model()(
         name=name or f"{credential.name} ({grant.replace('_', ' ')})",
         client_type=AbstractApplication.CLIENT_CONFIDENTIAL,
@@ -69,7 +71,9 @@ def scope_rules_as_routes(scopes: Iterable[str]) -> list[tuple[str, str]]:
 
 
 @transaction.atomic
-def oauth_consent_grant(*, application: AbstractApplication, target: Target, scopes: list[str]) -> OAuthClient:
+def oauth_consent_grant(
+    *, application: AbstractApplication, target: Target, scopes: list[str]
+) -> OAuthClient:
     """Bind a registered (DCR or CIMD) client to a credential on an admin's consent, and return the binding.
 
     The first consent creates the client's own credential in the target's tenant, bound to that
@@ -80,7 +84,10 @@ def oauth_consent_grant(*, application: AbstractApplication, target: Target, sco
     (``gateway.oauth.selectors.consent_problem``).
     """
     binding = OAuthClient.objects.select_related("credential").filter(application=application).first()
-    if binding is not None and application.registration_source == AbstractApplication.RegistrationSource.MANUAL:
+    if (
+        binding is not None
+        and application.registration_source == AbstractApplication.RegistrationSource.MANUAL
+    ):
         return binding
     routes = scope_rules_as_routes(scopes)
     if binding is None:

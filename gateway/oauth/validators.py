@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from oauthlib.oauth2.rfc6749 import errors
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749 import errors
 
 from gateway.oauth.scopes import scope_problem
 from gateway.oauth.selectors import oauth_client_get, resource_target
@@ -21,7 +21,9 @@ class GatewayOAuth2Validator(OAuth2Validator):  # type: ignore[misc]
     registered clients were limited to their tenant's scopes at consent.
     """
 
-    def validate_scopes(self, client_id: str, scopes: list[str], client: Any, request: Any, *args: Any, **kwargs: Any) -> bool:
+    def validate_scopes(
+        self, client_id: str, scopes: list[str], client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
         return all(scope_problem(scope) is None for scope in scopes)
 
     def _check_and_set_request_resource(self, request: Any) -> None:

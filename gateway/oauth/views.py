@@ -39,7 +39,9 @@ def protected_resource_metadata(request: HttpRequest, slug: str) -> JsonResponse
     this gateway as its authorization server, and the scopes registered clients may ask for there."""
     target = Target.objects.select_related("tenant").filter(slug=slug).first()
     if target is None:
-        return _json({"error": "not_found", "error_description": f"No MCP target is served at /mcp/{slug}/"}, 404)
+        return _json(
+            {"error": "not_found", "error_description": f"No MCP target is served at /mcp/{slug}/"}, 404
+        )
     base = request.build_absolute_uri("/").rstrip("/")
     return _json(
         {
@@ -76,7 +78,8 @@ class ConsentView(AuthorizationView):  # type: ignore[misc]
         try:
             scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError:
-            return super().get(request, *args, **kwargs)  # django-oauth-toolkit answers the error
+            answer: HttpResponse = super().get(request, *args, **kwargs)  # django-oauth-toolkit's error page
+            return answer
         refusal = self._refusal(credentials["client_id"], request.GET.getlist("resource"), scopes)
         if refusal is not None:
             return refusal

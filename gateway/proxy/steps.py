@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 from django.http.request import split_domain_port, validate_host
 
+from gateway.oauth.tokens import access_token_authentic, looks_like_access_token, token_checksum
 from gateway.proxy.context import ProxyContext
 from gateway.proxy.errors import (
     AuthenticationFailed,
@@ -38,7 +39,6 @@ from gateway.proxy.upstream import (
     upstream_request_headers,
     upstream_url,
 )
-from gateway.oauth.tokens import access_token_authentic, looks_like_access_token, token_checksum
 from gateway.tokens import token_matches, token_prefix
 from policies.compiler import CompiledCredential
 

@@ -14,7 +14,12 @@ import httpx2
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
 
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 REDIRECT_URI = "http://127.0.0.1:9/callback"
@@ -123,7 +128,9 @@ def sdk_provider(server_url: str, browser: AdminBrowser, storage: MemoryStorage)
 
 
 @asynccontextmanager
-async def sdk_session(url: str, auth: Any = None, headers: dict[str, str] | None = None) -> AsyncIterator[Client]:
+async def sdk_session(
+    url: str, auth: Any = None, headers: dict[str, str] | None = None
+) -> AsyncIterator[Client]:
     """An MCP SDK client session at ``url``, authenticating with ``auth`` (an httpx auth) or ``headers``."""
     async with httpx2.AsyncClient(auth=auth, headers=headers or {}, timeout=30) as http:
         transport = streamable_http_client(url, http_client=http)
@@ -131,7 +138,9 @@ async def sdk_session(url: str, auth: Any = None, headers: dict[str, str] | None
             yield client
 
 
-def client_credentials_token(base_url: str, client_id: str, secret: str, resource: str, **extra: str) -> httpx2.Response:
+def client_credentials_token(
+    base_url: str, client_id: str, secret: str, resource: str, **extra: str
+) -> httpx2.Response:
     """POST a client credentials token request (HTTP Basic client authentication)."""
     return httpx2.post(
         f"{base_url}/oauth/token/",

@@ -26,7 +26,9 @@ META = {
 }
 
 
-def call(url: str, token: str, method: str = "tools/list", name: str | None = None, **params: Any) -> httpx2.Response:
+def call(
+    url: str, token: str, method: str = "tools/list", name: str | None = None, **params: Any
+) -> httpx2.Response:
     """One stateless MCP call (protocol 2026-07-28) with ``token``."""
     headers = {
         "Accept": "application/json, text/event-stream",
@@ -54,7 +56,9 @@ def client(tenant: Tenant, target: Target) -> IssuedOAuthClient:
 
 
 def token_for(gateway: Gateway, client: IssuedOAuthClient, resource: str, **extra: str) -> str:
-    reply = client_credentials_token(gateway.url, client.application.client_id, client.client_secret, resource, **extra)
+    reply = client_credentials_token(
+        gateway.url, client.application.client_id, client.client_secret, resource, **extra
+    )
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 600 and "refresh_token" not in body
@@ -116,7 +120,9 @@ def test_a_scope_narrows_the_credential_and_never_widens_it(gateway, client):
     assert listed == ["search"]
 
 
-def test_a_token_request_must_name_a_target_the_credential_may_use(gateway, client, tenant, upstream: Upstream):
+def test_a_token_request_must_name_a_target_the_credential_may_use(
+    gateway, client, tenant, upstream: Upstream
+):
     target_create(tenant=tenant, slug="elsewhere", upstream_url=upstream.url)
     secret, client_id = client.client_secret, client.application.client_id
 
@@ -125,7 +131,9 @@ def test_a_token_request_must_name_a_target_the_credential_may_use(gateway, clie
     )
     elsewhere = client_credentials_token(gateway.url, client_id, secret, gateway.proxy_url("elsewhere"))
     unknown = client_credentials_token(gateway.url, client_id, secret, gateway.proxy_url("nowhere"))
-    foreign_host = client_credentials_token(gateway.url, client_id, secret, "https://evil.example/mcp/docs/?x")
+    foreign_host = client_credentials_token(
+        gateway.url, client_id, secret, "https://evil.example/mcp/docs/?x"
+    )
 
     for reply in (missing, elsewhere, unknown, foreign_host):
         assert reply.status_code == 400 and reply.json()["error"] == "invalid_target", reply.text
@@ -142,7 +150,7 @@ def test_a_wrong_client_secret_gets_no_token(gateway, client):
 def test_forged_and_unknown_tokens_are_refused_with_their_reason(gateway, client):
     url = gateway.proxy_url("docs")
     token = token_for(gateway, client, url)
-    scheme, random_part, tag = token.split("_")
+    scheme, _, tag = token.split("_")
     forged = f"{scheme}_{'0' * 64}_{tag}"
     unknown_but_signed = token[:-1]  # a changed tag no longer checks
 
@@ -160,17 +168,25 @@ def test_a_warm_token_check_makes_no_database_query(gateway, client):
         deadline, quiet = time.monotonic() + 15, 0
         while quiet < 3:  # until the target, the credential and the token are cached
             with count_request_queries() as queries:
-                assert http.post(url, content=b"{}", headers={"Authorization": f"Bearer {token}"}).status_code == 400
+                assert (
+                    http.post(url, content=b"{}", headers={"Authorization": f"Bearer {token}"}).status_code
+                    == 400
+                )
             quiet = 0 if queries.statements else quiet + 1
             assert time.monotonic() < deadline, queries.statements
         with count_request_queries() as queries:
-            statuses = {http.post(url, content=b"{}", headers={"Authorization": f"Bearer {token}"}).status_code for _ in range(20)}
+            statuses = {
+                http.post(url, content=b"{}", headers={"Authorization": f"Bearer {token}"}).status_code
+                for _ in range(20)
+            }
 
     assert statuses == {400}  # authenticated, then refused as an invalid JSON-RPC request
     assert queries.statements == []
 
 
-def test_revocation_endpoint_revokes_and_introspection_answers_the_owner_only(gateway, client, tenant, target):
+def test_revocation_endpoint_revokes_and_introspection_answers_the_owner_only(
+    gateway, client, tenant, target
+):
     url = gateway.proxy_url("docs")
     token = token_for(gateway, client, url)
     auth = (client.application.client_id, client.client_secret)

@@ -54,7 +54,10 @@ def test_authorization_server_metadata_validates_and_advertises_s256_only(gatewa
 
 def test_every_proxy_url_has_protected_resource_metadata(gateway, target):
     allow_dcr(target.tenant, "tools:search\nprompts:*")
-    for path in ("/.well-known/oauth-protected-resource/mcp/docs/", "/.well-known/oauth-protected-resource/mcp/docs"):
+    for path in (
+        "/.well-known/oauth-protected-resource/mcp/docs/",
+        "/.well-known/oauth-protected-resource/mcp/docs",
+    ):
         document = httpx2.get(gateway.url + path).json()
 
         metadata = ProtectedResourceMetadata.model_validate(document)
@@ -121,7 +124,9 @@ def test_pkce_plain_is_refused(gateway, target, admin):
     allow_dcr(target.tenant)
     client_id = register(gateway).json()["client_id"]
 
-    reply = consent(gateway, authorization_url(gateway, client_id, code_challenge="x" * 43, code_challenge_method="plain"))
+    reply = consent(
+        gateway, authorization_url(gateway, client_id, code_challenge="x" * 43, code_challenge_method="plain")
+    )
 
     assert reply.status_code in (302, 400)
     assert "code=" not in reply.headers.get("location", "")
@@ -152,7 +157,9 @@ def test_the_consent_page_names_tenant_target_and_scopes(gateway, target, admin)
 
     page = run(look())
 
-    assert "acme" in page and "/mcp/docs/" in page and "tools:search" in page and "call the tool search" in page
+    assert (
+        "acme" in page and "/mcp/docs/" in page and "tools:search" in page and "call the tool search" in page
+    )
     assert "<script" not in page and "<link" not in page and "src=" not in page  # nothing loaded, no CDN
 
 
@@ -201,15 +208,24 @@ def test_a_code_is_exchanged_once_and_its_refresh_token_rotates(gateway, target,
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
     result = code_result(consent(gateway, authorization_url(gateway, client_id, code_challenge=challenge)))
-    exchange = {"grant_type": "authorization_code", "code": result.code, "redirect_uri": REDIRECT_URI,
-                "client_id": client_id, "code_verifier": verifier}
+    exchange = {
+        "grant_type": "authorization_code",
+        "code": result.code,
+        "redirect_uri": REDIRECT_URI,
+        "client_id": client_id,
+        "code_verifier": verifier,
+    }
 
     first = httpx2.post(f"{gateway.url}/oauth/token/", data=exchange).json()
     again = httpx2.post(f"{gateway.url}/oauth/token/", data=exchange)
-    refreshed = httpx2.post(f"{gateway.url}/oauth/token/", data={
-        "grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": client_id}).json()
-    reused = httpx2.post(f"{gateway.url}/oauth/token/", data={
-        "grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": client_id})
+    refreshed = httpx2.post(
+        f"{gateway.url}/oauth/token/",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": client_id},
+    ).json()
+    reused = httpx2.post(
+        f"{gateway.url}/oauth/token/",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": client_id},
+    )
 
     assert first["access_token"].startswith("mgo_") and first["refresh_token"].startswith("mgr_")
     assert again.status_code == 400
@@ -239,9 +255,12 @@ def test_a_client_metadata_document_is_never_fetched_from_a_private_address(url)
 
 
 def test_a_metadata_document_is_cached_between_five_minutes_and_a_day():
-    assert (max_age(""), max_age("max-age=10"), max_age("public, max-age=3600"), max_age("max-age=999999")) == (
-        300, 300, 3600, 86_400
-    )
+    assert (
+        max_age(""),
+        max_age("max-age=10"),
+        max_age("public, max-age=3600"),
+        max_age("max-age=999999"),
+    ) == (300, 300, 3600, 86_400)
 
 
 def test_a_cimd_client_at_a_private_address_gets_no_consent_page(gateway, target, admin):
