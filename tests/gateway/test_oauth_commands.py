@@ -82,3 +82,53 @@ def test_a_scope_the_gateway_cannot_map_is_refused(db):
 
     with pytest.raises(CommandError, match=r"oauth_scopes: .*'admin:everything'"):
         call_command("update_tenant", "acme", "--oauth-scope", "admin:everything")
+
+
+@pytest.fixture
+def admin_client_logged_in(db: None, client: Any, django_user_model: Any) -> Any:
+    user = django_user_model.objects.create_superuser("admin", "admin@example.com", "pw-0123456789")
+    client.force_login(user)
+    return client
+
+
+def test_the_credential_page_issues_lists_and_revokes_oauth_clients(admin_client_logged_in, credential):
+    from gateway.oauth.models import OAuthClient
+
+    url = "/admin/gateway/credential/"
+    issued = admin_client_logged_in.post(
+        url, {"action": "issue_oauth_client", "_selected_action": [credential.id]}, follow=True
+    )
+    binding = OAuthClient.objects.get(credential=credential)
+    assert "copy it now" in issued.content.decode()
+
+    page = admin_client_logged_in.get(f"{url}{credential.id}/change/").content.decode()
+    assert binding.application.client_id in page
+
+    form = {
+        "tenant": credential.tenant_id,
+        "name": credential.name,
+        "kind": "api_key",
+        "targets": [t.id for t in credential.targets.all()],
+        "jwt_subject_claim": "sub",
+        "jwt_leeway_seconds": "30",
+    }
+    prefixes = {"rules": credential.rules.all(), "meters": [], "oauth_clients": [binding]}
+    for prefix, rows in prefixes.items():
+        rows = list(rows)
+        form.update({f"{prefix}-TOTAL_FORMS": len(rows), f"{prefix}-INITIAL_FORMS": len(rows)})
+        for index, row in enumerate(rows):
+            form[f"{prefix}-{index}-id"] = row.id
+    form["oauth_clients-0-DELETE"] = "on"
+    for index, rule in enumerate(credential.rules.all()):
+        form.update(
+            {
+                f"rules-{index}-credential": credential.id,
+                f"rules-{index}-method": rule.method,
+                f"rules-{index}-path": rule.path,
+                f"rules-{index}-order": rule.order,
+            }
+        )
+    answer = admin_client_logged_in.post(f"{url}{credential.id}/change/", form)
+
+    assert answer.status_code == 302, answer.content.decode()[:3000]
+    assert not Application.objects.filter(pk=binding.application_id).exists()
