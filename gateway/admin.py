@@ -22,6 +22,8 @@ from django.utils.safestring import SafeString
 
 from audit.admin import ChangeLoggedAdmin
 from gateway.models import Credential, Target, Tenant, TenantMembership, audited_credential_ids
+from gateway.oauth.admin import OAuthClientInline, issue_oauth_client, revoke_deleted_clients
+from gateway.oauth.models import OAuthClient
 from gateway.services import (
     IssuedCredential,
     JwtSettings,
@@ -311,13 +313,19 @@ class CredentialAdmin(ChangeLoggedAdmin):
     """
 
     form = CredentialAdminForm
-    inlines = [AllowRuleInline, CredentialMeterInline]
+    inlines = [AllowRuleInline, CredentialMeterInline, OAuthClientInline]
     list_display = ["name", "tenant", "kind", "prefix", "status", "expires_at", "last_used_at"]
     list_filter = [CredentialStatusFilter, "kind", "tenant", "targets"]
     search_fields = ["name", "prefix", "tenant__name"]
     list_select_related = ["tenant"]
     readonly_fields = ["prefix", "status", "created_at", "revoked_at", "deactivated_at", "last_used_at"]
-    actions = ["revoke_selected", "rotate_token", "deactivate_selected"]
+    actions = ["revoke_selected", "rotate_token", "deactivate_selected", issue_oauth_client]
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is OAuthClient:
+            revoke_deleted_clients(formset)
+            return
+        super().save_formset(request, form, formset, change)
 
     def has_delete_permission(self, request: HttpRequest, obj: Credential | None = None) -> bool:
         """No bulk delete; a credential that audit events refer to is deactivated, never deleted."""

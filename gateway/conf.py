@@ -84,6 +84,10 @@ SPECS: dict[str, Spec] = {
     ),
     "SIEM_POLL_SECONDS": Spec(float, 1.0, 0.05, 3600.0, "how often new audit events are sent to SIEM sinks"),
     "SIEM_FILE_DIR": Spec(str, "var/siem", doc="directory the JSON Lines files of file SIEM sinks are in"),
+    "OAUTH_ACCESS_TOKEN_SECONDS": Spec(int, 600, 30, 86_400, "lifetime of an OAuth access token"),
+    "OAUTH_REFRESH_TOKEN_SECONDS": Spec(
+        int, 2_592_000, 60, 31_536_000, "lifetime of an OAuth refresh token (rotated on each use)"
+    ),
 }
 
 METRICS_TOKEN_MIN_LENGTH = 16
@@ -122,6 +126,8 @@ class GatewaySettings:
     auth_failures_per_minute: int
     siem_poll_seconds: float
     siem_file_dir: str
+    oauth_access_token_seconds: int
+    oauth_refresh_token_seconds: int
     redis_url: str
     encryption_keys: tuple[str, ...]
 

@@ -23,12 +23,41 @@ class Tenant(ChangeLogged, models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    oauth_allow_dcr = models.BooleanField(
+        "allow OAuth dynamic client registration",
+        default=False,
+        help_text="An OAuth client registered by RFC 7591 dynamic registration may be granted access to "
+        "this tenant's targets (by an admin's consent).",
+    )
+    oauth_allow_cimd = models.BooleanField(
+        "allow OAuth client ID metadata documents",
+        default=False,
+        help_text="An OAuth client identified by the HTTPS URL of its metadata document may be granted "
+        "access to this tenant's targets (by an admin's consent).",
+    )
+    oauth_scopes = models.TextField(
+        "OAuth scopes for registered clients",
+        blank=True,
+        help_text="The scopes a dynamically registered or metadata-document client may be granted, one per "
+        "line: tools:NAME, prompts:NAME, resources:URI (a name may be a glob: tools:*), or mcp (every call).",
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def oauth_scope_list(self) -> list[str]:
+        return list(dict.fromkeys(_lines(self.oauth_scopes)))
+
+    def clean(self) -> None:
+        """Every listed OAuth scope is one the gateway can map to allow-rules."""
+        from gateway.oauth.scopes import scope_problem
+
+        problems = [problem for scope in self.oauth_scope_list() if (problem := scope_problem(scope))]
+        if problems:
+            raise ValidationError({"oauth_scopes": problems})
 
     def change_log_scope(self) -> tuple[int | None, int | None, int | None]:
         return self.pk, None, None

@@ -20,9 +20,17 @@ from gateway.tokens import generate_token
 from policies.models import AllowRule
 
 
-def tenant_create(*, name: str) -> Tenant:
-    """Create a tenant."""
+def tenant_create(
+    *,
+    name: str,
+    oauth_allow_dcr: bool = False,
+    oauth_allow_cimd: bool = False,
+    oauth_scopes: Iterable[str] = (),
+) -> Tenant:
+    """Create a tenant; the ``oauth_*`` settings say which registered OAuth clients it accepts and the
+    scopes they may be granted (see :func:`tenant_set_oauth`)."""
     tenant = Tenant(name=name)
+    _set_oauth(tenant, allow_dcr=oauth_allow_dcr, allow_cimd=oauth_allow_cimd, scopes=oauth_scopes)
     tenant.full_clean()
     tenant.save()
     return tenant
@@ -57,6 +65,34 @@ def user_create(*, username: str, tenant: Tenant, role: str, password: str = "")
     membership.full_clean(validate_unique=False)
     membership.save()
     return CreatedUser(user=user, membership=membership, password=generated)
+
+
+def tenant_set_oauth(
+    *,
+    tenant: Tenant,
+    allow_dcr: bool | None = None,
+    allow_cimd: bool | None = None,
+    scopes: Iterable[str] | None = None,
+) -> Tenant:
+    """Change which OAuth clients registered by dynamic registration (``allow_dcr``) or by a client ID
+    metadata document (``allow_cimd``) an admin may grant access to this tenant's targets, and the
+    ``scopes`` (``tools:search``, ``tools:*``, ``mcp`` ...) they may be granted; None keeps a setting.
+    Raises ValidationError naming a scope the gateway cannot map to allow-rules."""
+    _set_oauth(tenant, allow_dcr=allow_dcr, allow_cimd=allow_cimd, scopes=scopes)
+    tenant.full_clean()
+    tenant.save()
+    return tenant
+
+
+def _set_oauth(
+    tenant: Tenant, *, allow_dcr: bool | None, allow_cimd: bool | None, scopes: Iterable[str] | None
+) -> None:
+    if allow_dcr is not None:
+        tenant.oauth_allow_dcr = allow_dcr
+    if allow_cimd is not None:
+        tenant.oauth_allow_cimd = allow_cimd
+    if scopes is not None:
+        tenant.oauth_scopes = "\n".join(scope.strip() for scope in scopes if scope.strip())
 
 
 def target_create(

@@ -92,6 +92,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "axes",
     "gateway.apps.GatewayConfig",
+    "oauth2_provider",
+    "gateway.oauth.apps.OAuthConfig",
     "policies",
     "metering",
     "audit",
@@ -261,3 +263,64 @@ LOGGING = {
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = None  # the proxy enforces GATEWAY_MAX_REQUEST_BODY_BYTES itself (413)
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"  # one-time tokens stay server-side
+
+
+# The OAuth 2.1 authorization server for the proxy URLs (django-oauth-toolkit; gateway/oauth/). Its
+# lifetimes come from GATEWAY_OAUTH_* (gateway/conf.py); every RFC 9700 hardening is on: PKCE with
+# S256 only, no implicit or password grant, access and refresh tokens stored as SHA-256 digests only,
+# refresh tokens rotated (a reused one revokes its family), RFC 9207 ``iss`` in every redirect.
+def _oauth_provider_settings() -> dict[str, object]:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from gateway.conf import DEFAULTS, convert
+
+    lifetimes = {}
+    for name in ("OAUTH_ACCESS_TOKEN_SECONDS", "OAUTH_REFRESH_TOKEN_SECONDS"):
+        try:
+            lifetimes[name] = convert(name, GATEWAY.get(name, DEFAULTS[name]))
+        except ImproperlyConfigured:  # the system check gateway.E010 names the variable at start-up
+            lifetimes[name] = DEFAULTS[name]
+    access, refresh = lifetimes["OAUTH_ACCESS_TOKEN_SECONDS"], lifetimes["OAUTH_REFRESH_TOKEN_SECONDS"]
+    return {
+        "OAUTH2_VALIDATOR_CLASS": "gateway.oauth.validators.GatewayOAuth2Validator",
+        "SCOPES_BACKEND_CLASS": "gateway.oauth.scopes.GatewayScopes",
+        "SCOPES": {"mcp": "Every call the credential's rules allow"},
+        "DEFAULT_SCOPES": ["mcp"],
+        "ACCESS_TOKEN_GENERATOR": "gateway.oauth.tokens.generate_access_token",
+        "REFRESH_TOKEN_GENERATOR": "gateway.oauth.tokens.generate_refresh_token",
+        "ACCESS_TOKEN_EXPIRE_SECONDS": access,
+        "REFRESH_TOKEN_EXPIRE_SECONDS": refresh,
+        "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+        "ROTATE_REFRESH_TOKEN": True,
+        "REFRESH_TOKEN_REUSE_PROTECTION": True,
+        "PKCE_REQUIRED": True,
+        "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+        "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+        "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+        "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+        "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+        "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+        "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+        "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+        "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+        "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "client_credentials", "refresh_token"],
+        "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
+        # Registration is open at the endpoint; whether a tenant accepts such a client is decided at
+        # consent (Tenant.oauth_allow_dcr / oauth_allow_cimd), see gateway/oauth/registration.py.
+        "DCR_ENABLED": True,
+        "DCR_REGISTRATION_PERMISSION_CLASSES": ("gateway.oauth.registration.TenantAllowsDcr",),
+        "CIMD_ENABLED": True,
+        "CIMD_REGISTRATION_PERMISSION_CLASSES": ("gateway.oauth.registration.TenantAllowsCimd",),
+        "CIMD_METADATA_FETCHER": "gateway.oauth.cimd.EgressMetadataFetcher",
+        "CIMD_FETCH_TIMEOUT_SECONDS": 5,
+        "CIMD_MAX_DOCUMENT_SIZE": 16 * 1024,
+    }
+
+
+OAUTH2_PROVIDER = _oauth_provider_settings()
+# django-oauth-toolkit's own models (named, so a migration can depend on them as swappable settings).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105 - a model name
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S105 - a model name
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105 - a model name

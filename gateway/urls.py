@@ -1,9 +1,10 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from audit.views import audit_keys
 from gateway.health import healthz, readyz
 from gateway.metrics.endpoint import metrics
+from gateway.oauth.urls import well_known_urlpatterns
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -11,4 +12,6 @@ urlpatterns = [
     path(".well-known/audit-keys", audit_keys, name="audit-keys"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("oauth/", include("gateway.oauth.urls")),
+    *well_known_urlpatterns,
 ]

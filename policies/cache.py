@@ -149,6 +149,14 @@ class PolicyCache:
         prefixes: frozenset[str] = await self._get("whole", "prefixes", credential_prefixes_get)
         return prefixes
 
+    async def oauth_token(self, checksum: str) -> Any:
+        """The compiled OAuth access token whose SHA-256 digest is ``checksum`` (a
+        ``gateway.oauth.selectors.CompiledOAuthToken``), or None; kept until the next invalidation
+        (revoking a token invalidates)."""
+        from gateway.oauth.selectors import compiled_oauth_token_get
+
+        return await self._get("oauth-token", checksum, compiled_oauth_token_get, checksum=checksum)
+
     async def jwt_directory(self) -> JwtDirectory:
         """The JWT credentials' issuers and subjects, loaded once per configuration version."""
         directory: JwtDirectory = await self._get("whole", "jwt-directory", jwt_directory_get)
@@ -170,9 +178,9 @@ class PolicyCache:
 
 
 def _empty_tables() -> dict[str, dict[str, Any]]:
-    """Compiled targets by slug, credentials by prefix, and the loads that cover the whole
-    configuration (every token prefix, the JWT directory), each once per version."""
-    return {"target": {}, "credential": {}, "whole": {}}
+    """Compiled targets by slug, credentials by prefix, OAuth access tokens by digest, and the loads that
+    cover the whole configuration (every token prefix, the JWT directory), each once per version."""
+    return {"target": {}, "credential": {}, "whole": {}, "oauth-token": {}}
 
 
 policy_cache = PolicyCache()

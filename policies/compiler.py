@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 
@@ -155,9 +155,14 @@ class CompiledCredential:
     filters: tuple[ScopedFilter, ...] = ()
     redactors: tuple[ScopedRedactor, ...] = ()
     jwt: CompiledJwt | None = None
+    # Set for a call made with an OAuth token: the rules its scopes stand for. A call must match one
+    # of them as well as a rule of the credential, so a token narrows its credential, never widens it.
+    token_rules: tuple[CompiledRule, ...] | None = None
 
     def matching_rule(self, method: str, path: str) -> CompiledRule | None:
         """The first rule (in order) that allows ``method path``, or None: deny by default."""
+        if self.token_rules is not None and not any(rule.matches(method, path) for rule in self.token_rules):
+            return None
         for rule in self.rules:
             if rule.matches(method, path):
                 return rule
@@ -165,6 +170,10 @@ class CompiledCredential:
 
     def allows(self, method: str, path: str) -> bool:
         return self.matching_rule(method, path) is not None
+
+    def narrowed_to(self, token_rules: tuple[CompiledRule, ...] | None) -> CompiledCredential:
+        """This credential as a token with ``token_rules`` (None: not narrowed) may use it."""
+        return self if token_rules is None else replace(self, token_rules=token_rules)
 
     def rules_metadata(self) -> list[dict[str, object]]:
         return [rule.as_metadata() for rule in self.rules]

@@ -66,6 +66,24 @@ def _on_change(sender: Any, **kwargs: Any) -> None:
     transaction.on_commit(bump_policy_version)
 
 
+def _on_update_or_delete(sender: Any, **kwargs: Any) -> None:
+    if kwargs.get("created"):
+        return
+    _on_change(sender, **kwargs)
+
+
+def invalidate_on_change(model: Any, *, on_create: bool = True) -> None:
+    """Empty the caches after every save (or, with ``on_create`` False, every update) and delete of
+    ``model``: how another app registers the models its compiled entries are built from."""
+    name = f"{model._meta.app_label}.{model.__name__}"
+    post_save.connect(
+        _on_change if on_create else _on_update_or_delete,
+        sender=model,
+        dispatch_uid=f"policy-invalidate-save-{name}",
+    )
+    post_delete.connect(_on_change, sender=model, dispatch_uid=f"policy-invalidate-delete-{name}")
+
+
 def connect() -> None:
     """Connect the invalidation handlers to every model that feeds a compiled policy."""
     from gateway.models import Credential, Target, Tenant

@@ -34,6 +34,7 @@ class ProxyContext:
     started_at: datetime
     started: float = field(default_factory=time.perf_counter)
     client_ip: str | None = None
+    scheme: str = "http"  # of the agent's request, for the URLs the gateway names back (OAuth metadata)
     headers: dict[str, str] = field(default_factory=dict)  # the agent's, lower-case names
 
     # normalize_path: the slug and the decoded, normalised sub-path rules are matched on

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 from django.http.request import split_domain_port, validate_host
 
+from gateway.oauth.tokens import access_token_authentic, looks_like_access_token, token_checksum
 from gateway.proxy.context import ProxyContext
 from gateway.proxy.errors import (
     AuthenticationFailed,
@@ -106,28 +107,36 @@ async def check_auth_failures(ctx: ProxyContext) -> None:
 
 
 async def authenticate(ctx: ProxyContext) -> None:
-    """Reads the agent's headers, ``client_ip`` and ``target``; writes ``credential``.
+    """Reads the agent's headers, ``client_ip``, ``scheme`` and ``target``; writes ``credential``.
 
     A gateway API key (``mgw_...``) is found by its prefix and checked against its digest; a JWT
     (three base64url parts) is verified with the key of the JWT credential its issuer and subject
-    name. Raises AuthenticationFailed (401) for a missing, malformed, unknown, forged, revoked or
-    expired credential: the agent sees one message for all of them, the audit event the precise
-    reason. Each of them but a missing credential is counted against the client's address for
-    ``check_auth_failures``. A malformed token, an unknown prefix or a JWT of an unknown issuer is
-    refused from memory, with no database query. Raises Forbidden (403) for a credential not bound
-    to this target. The token is never logged.
+    name; a gateway OAuth access token (``mgo_...``) is checked by its tag, then found by its digest,
+    and must have been issued for this target (RFC 8707): the call acts as the token's credential,
+    narrowed to the token's scopes. Raises AuthenticationFailed (401) for a missing, malformed,
+    unknown, forged, revoked or expired credential, or a token of another target: the agent sees
+    one message for all of them, the audit event the precise reason, and the
+    ``WWW-Authenticate`` challenge names the target's protected resource metadata (RFC 9728). Each
+    of them but a missing credential is counted against the client's address for
+    ``check_auth_failures``. A malformed or forged token, an unknown prefix or a JWT of an unknown
+    issuer is refused from memory, with no database query; so is a known OAuth token on a warm call.
+    Raises Forbidden (403) for a credential not bound to this target. The token is never logged.
     """
-    token = _presented_token(ctx.headers)
-    if not token:
-        raise AuthenticationFailed("No credential presented")
     try:
-        ctx.credential = credential = await _token_credential(ctx, token)
-        if credential.revoked:
-            raise AuthenticationFailed("Credential revoked")
-        if credential.expires_at is not None and credential.expires_at <= ctx.started_at:
-            raise AuthenticationFailed("Credential expired")
-    except AuthenticationFailed:
-        await ctx.runtime.auth_failures.record_failure(ctx.client_ip)
+        token = _presented_token(ctx.headers)
+        if not token:
+            raise AuthenticationFailed("No credential presented")
+        try:
+            ctx.credential = credential = await _token_credential(ctx, token)
+            if credential.revoked:
+                raise AuthenticationFailed("Credential revoked")
+            if credential.expires_at is not None and credential.expires_at <= ctx.started_at:
+                raise AuthenticationFailed("Credential expired")
+        except AuthenticationFailed:
+            await ctx.runtime.auth_failures.record_failure(ctx.client_ip)
+            raise
+    except AuthenticationFailed as error:
+        error.headers["WWW-Authenticate"] = bearer_challenge(ctx)
         raise
     target = ctx.require_target()
     if target.id not in credential.target_ids or target.tenant_id != credential.tenant_id:
@@ -135,10 +144,40 @@ async def authenticate(ctx: ProxyContext) -> None:
     ctx.runtime.last_used.touch(credential.id, ctx.started_at)
 
 
+def bearer_challenge(ctx: ProxyContext) -> str:
+    """``Bearer resource_metadata="..."``: where an OAuth client finds how to get a token for this
+    target (RFC 9728 section 5.1, the MCP authorization spec)."""
+    host = ctx.headers.get("host", "")
+    url = f"{ctx.scheme}://{host}/.well-known/oauth-protected-resource/mcp/{ctx.target_slug}/"
+    return f'Bearer realm="mcp-gateway", resource_metadata="{url}"'
+
+
 async def _token_credential(ctx: ProxyContext, token: str) -> CompiledCredential:
+    if looks_like_access_token(token):
+        return await _oauth_credential(ctx, token)
     if looks_like_jwt(token):
         return await _jwt_credential(ctx, token)
     return await _api_key_credential(ctx, token)
+
+
+async def _oauth_credential(ctx: ProxyContext, token: str) -> CompiledCredential:
+    """The credential an OAuth access token acts as, narrowed to its scopes; from the cache (no query)
+    on a warm call. A revoked token is unknown: revoking deletes it."""
+    if not access_token_authentic(token):
+        raise AuthenticationFailed("Malformed or forged OAuth token")
+    cache = ctx.runtime.cache
+    compiled = await cache.oauth_token(token_checksum(token))
+    if compiled is None:
+        raise AuthenticationFailed("Unknown or revoked OAuth token")
+    if compiled.expires_at <= time.time():
+        raise AuthenticationFailed("OAuth token expired")
+    if ctx.require_target().id not in compiled.target_ids:
+        raise AuthenticationFailed("OAuth token issued for another target (audience)")
+    credential = await cache.credential(compiled.credential_prefix) if compiled.credential_prefix else None
+    if credential is None:
+        raise AuthenticationFailed("OAuth token of a client bound to no credential")
+    narrowed: CompiledCredential = credential.narrowed_to(compiled.scope_rules)
+    return narrowed
 
 
 async def _api_key_credential(ctx: ProxyContext, token: str) -> CompiledCredential:

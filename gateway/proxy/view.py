@@ -67,6 +67,7 @@ async def proxy_view(scope: dict[str, Any], receive: Receive, send: Send) -> Non
         request_id=request_id_from(headers.get("x-request-id", "")),
         started_at=timezone.now(),
         client_ip=scope["client"][0] if scope.get("client") else None,
+        scheme=scope.get("scheme", "http"),
     )
     try:
         await run_pipeline(ctx)

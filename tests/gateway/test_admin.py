@@ -51,12 +51,14 @@ def messages_of(response: Any) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
 
-# The meters inline's management form, as the page posts it with no meter rows.
+# The meters and OAuth clients inlines' management forms, as the page posts them with no rows.
 NO_METERS = {
     "meters-TOTAL_FORMS": "0",
     "meters-INITIAL_FORMS": "0",
     "meters-MIN_NUM_FORMS": "0",
     "meters-MAX_NUM_FORMS": "1000",
+    "oauth_clients-TOTAL_FORMS": "0",
+    "oauth_clients-INITIAL_FORMS": "0",
 }
 
 

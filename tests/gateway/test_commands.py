@@ -72,7 +72,13 @@ def public_url(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_create_tenant_prints_the_new_tenant(db):
     data = run_json("create_tenant acme")
 
-    assert data == {"id": Tenant.objects.get(name="acme").id, "name": "acme"}
+    assert data == {
+        "id": Tenant.objects.get(name="acme").id,
+        "name": "acme",
+        "oauth_allow_dcr": False,
+        "oauth_allow_cimd": False,
+        "oauth_scopes": [],
+    }
 
 
 def test_create_tenant_twice_fails_with_a_clear_message(acme):

@@ -82,7 +82,9 @@ def test_every_refused_credential_gets_the_same_401_and_the_audit_keeps_the_reas
     response = _post(None, gateway.proxy_url("docs"), make_token(issued))
 
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="mcp-gateway"'
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer realm="mcp-gateway", resource_metadata="{gateway.url}/.well-known/oauth-protected-resource/mcp/docs/"'
+    )
     assert response.json() == {  # refused before the body is read: the id is not known yet
         "jsonrpc": "2.0",
         "id": None,

@@ -1,0 +1,105 @@
+"""Writes of the OAuth server: clients an admin creates, consent to registered clients, revocation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from oauth2_provider.models import AbstractApplication, get_application_model
+
+from gateway.models import Credential, Target
+from gateway.oauth.models import OAuthClient
+from gateway.oauth.scopes import MCP_SCOPE, scope_route
+from gateway.services import allow_rule_create, credential_create
+
+GRANTS = {
+    "client_credentials": AbstractApplication.GRANT_CLIENT_CREDENTIALS,
+    "authorization_code": AbstractApplication.GRANT_AUTHORIZATION_CODE,
+}
+
+
+@dataclass(frozen=True)
+class IssuedOAuthClient:
+    """A new OAuth client: ``client_secret`` exists only here, once (only its hash is stored)."""
+
+    application: AbstractApplication
+    binding: OAuthClient
+    client_secret: str
+
+
+@transaction.atomic
+def oauth_client_create(
+    *, credential: Credential, grant: str, name: str = "", redirect_uris: Iterable[str] = ()
+) -> IssuedOAuthClient:
+    """Create a confidential OAuth application whose tokens act as ``credential``.
+
+    ``grant`` is ``client_credentials`` (a headless agent) or ``authorization_code`` (an interactive
+    client, with ``redirect_uris``; PKCE is required). Raises ValidationError for an unknown grant,
+    a credential that is not active or redirect URIs that are not absolute http(s) URLs.
+    """
+    if grant not in GRANTS:
+        raise ValidationError({"grant": f"Unknown grant {grant!r}: use {' or '.join(GRANTS)}."})
+    if credential.status != "active":
+        raise ValidationError(
+            f"Credential {credential.pk} is {credential.status}: it cannot get an OAuth client."
+        )
+    application = get_application_model()(
+        name=name or f"{credential.name} ({grant.replace('_', ' ')})",
+        client_type=AbstractApplication.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=GRANTS[grant],
+        redirect_uris=" ".join(redirect_uris),
+        registration_source=AbstractApplication.RegistrationSource.MANUAL,
+    )
+    secret = application.client_secret  # hashed on save
+    application.full_clean()
+    application.save()
+    binding = OAuthClient.objects.create(application=application, credential=credential)
+    return IssuedOAuthClient(application=application, binding=binding, client_secret=secret)
+
+
+def oauth_client_delete(*, application: AbstractApplication) -> None:
+    """Delete an OAuth application and every token it holds: they are refused within a second."""
+    application.delete()
+
+
+def scope_rules_as_routes(scopes: Iterable[str]) -> list[tuple[str, str]]:
+    """The allow-rules ``(method, path)`` a consent to ``scopes`` gives a registered client's credential."""
+    routes = [("*", "/**") if scope == MCP_SCOPE else scope_route(scope) for scope in scopes]
+    return list(dict.fromkeys(routes))
+
+
+@transaction.atomic
+def oauth_consent_grant(
+    *, application: AbstractApplication, target: Target, scopes: list[str]
+) -> OAuthClient:
+    """Bind a registered (DCR or CIMD) client to a credential on an admin's consent, and return the binding.
+
+    The first consent creates the client's own credential in the target's tenant, bound to that
+    target, with one allow-rule per granted scope (``tools:search`` -> ``POST /tools/search``); a
+    later consent adds the target and the rules of newly granted scopes to it. The client's tokens
+    are still bound to the one target each was issued for, and narrowed to their own scopes. An
+    application an admin created keeps its credential unchanged. The caller checked the consent
+    (``gateway.oauth.selectors.consent_problem``).
+    """
+    binding = OAuthClient.objects.select_related("credential").filter(application=application).first()
+    if (
+        binding is not None
+        and application.registration_source == AbstractApplication.RegistrationSource.MANUAL
+    ):
+        return binding
+    routes = scope_rules_as_routes(scopes)
+    if binding is None:
+        label = (application.name or "client")[:120]
+        issued = credential_create(
+            tenant=target.tenant, name=f"OAuth {label} #{application.pk}", targets=[target], allow=routes
+        )
+        return OAuthClient.objects.create(application=application, credential=issued.credential)
+    credential = binding.credential
+    credential.targets.add(target)
+    existing = set(credential.rules.values_list("method", "path"))
+    for method, path in routes:
+        if (method, path) not in existing:
+            allow_rule_create(credential=credential, method=method, path=path, description="OAuth consent")
+    return binding
