@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from gateway.crypto import encrypt_secret, rotate_secret
 from gateway.jwt_keys import MIN_HS256_SECRET_BYTES
-from gateway.models import Credential, Target, Tenant, TenantMembership
+from gateway.models import Credential, Target, Tenant, TenantMembership, audited_credential_ids
 from gateway.tokens import generate_token
 from policies.models import AllowRule
 
@@ -42,10 +42,17 @@ def tenant_create(*, name: str) -> Tenant:
 def tenant_delete(*, tenant: Tenant) -> None:
     """Delete a tenant with everything it owns (targets, credentials, rules, meters, protections).
 
-    Raises ProtectedError, deleting nothing, when audit events refer to one of its credentials: the
-    audit trail must keep pointing at them (deactivate them instead). Each deleted row, cascaded ones
-    included, is recorded in the change log.
+    Raises ValidationError, deleting nothing, when audit events refer to one of its credentials: the
+    audit trail must keep pointing at them. Each deleted row, cascaded ones included, is recorded in
+    the change log.
     """
+    audited = audited_credential_ids(tenant.credentials.values_list("pk", flat=True))
+    if audited:
+        names = ", ".join(sorted(str(c) for c in tenant.credentials.filter(pk__in=audited)))
+        raise ValidationError(
+            f"Tenant {tenant.name!r} cannot be deleted: audit events refer to its credentials {names}, "
+            "and the audit trail must keep pointing at them."
+        )
     tenant.delete()
 
 
