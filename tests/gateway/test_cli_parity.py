@@ -24,7 +24,9 @@ from gateway.services import (
 from policies.models import AllowRule, Filter, RedactionPolicy
 from policies.services import filter_create, redaction_policy_set
 from tests.commands import run_command as run
+from tests.conftest import issue_credential
 from tests.gateway.test_admin import audit_event
+from tests.metering.conftest import post_call
 
 UPSTREAM = "http://127.0.0.1:9/mcp"
 SECRET = "upstream-secret-0123456789"
@@ -355,3 +357,23 @@ def test_list_users_shows_each_users_tenant_role(acme):
     assert "root  superuser (every tenant)" in text
     assert "nobody  no tenant role (reaches no tenant)" in text
     assert "password" not in json.dumps(data)
+
+
+# Through the proxy
+
+
+def test_rules_changed_on_the_command_line_decide_the_next_call(gateway, tenant, target):
+    issued = issue_credential(tenant, target, "POST /tools/search")
+    [rule] = issued.credential.rules.all()
+    url = gateway.proxy_url("docs")
+    assert post_call(url, issued.token).status_code == 200
+
+    run("delete_rule", str(rule.id))
+    refused = post_call(url, issued.token, request_id=2).json()["error"]
+    assert refused["message"].startswith("Denied by policy: no rule allows POST /tools/search")
+
+    run("add_rule --credential", str(issued.credential.id), "POST /tools/*")
+    assert post_call(url, issued.token, request_id=3).status_code == 200
+
+    run("update_credential", str(issued.credential.id), "--expires-at", "2020-01-01")
+    assert post_call(url, issued.token, request_id=4).status_code == 401
