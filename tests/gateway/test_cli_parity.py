@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from gateway.crypto import decrypt_secret
 from gateway.models import Credential, Target, Tenant
 from gateway.services import (
@@ -99,6 +100,11 @@ def test_delete_tenant_with_yes_deletes_it_and_everything_it_owns(agent):
 
     assert data == {"id": agent.tenant_id, "name": "acme", "deleted": True}
     assert not Tenant.objects.exists() and not Target.objects.exists() and not Credential.objects.exists()
+    # The change log names each cascaded row with its scope, read before its parents were gone.
+    changes = AuditEvent.objects.filter(kind="change", reason__startswith="allowrule ")
+    [rule_deleted] = changes.filter(reason__contains=" deleted by ")
+    assert (rule_deleted.tenant_id, rule_deleted.credential_id) == (agent.tenant_id, agent.id)
+    assert "deleted by cli:" in rule_deleted.reason
 
 
 def test_a_tenant_whose_credentials_the_audit_trail_names_is_not_deleted(agent):
