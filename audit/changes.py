@@ -107,14 +107,19 @@ class ChangeLogged:
         this = cast(models.Model, self)
         using = using or router.db_for_write(type(this), instance=this)
         with transaction.atomic(using=using):
-            doomed = [(row, snapshot(row)) for row in _deleted_with(this, using, keep_parents)]
-            ids = [row.pk for row, _ in doomed]
+            # The scope is read before the delete: a cascaded row's parent (a rule's credential, when a
+            # tenant goes) can no longer be loaded afterwards.
+            doomed = [
+                (row, snapshot(row), cast(ChangeLogged, row).change_log_scope())
+                for row in _deleted_with(this, using, keep_parents)
+            ]
+            ids = [row.pk for row, _, _ in doomed]
             result: tuple[int, dict[str, int]] = super().delete(  # type: ignore[misc]
                 using=using, keep_parents=keep_parents
             )
-            for (row, before), pk in zip(doomed, ids, strict=True):
+            for (row, before, scope), pk in zip(doomed, ids, strict=True):
                 row.pk = pk  # Django clears it on delete
-                record_change(instance=row, before=before, after=None)
+                record_change(instance=row, before=before, after=None, scope=scope)
                 row.pk = None
         return result
 

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
@@ -15,9 +16,18 @@ from django.utils import timezone
 
 from gateway.crypto import encrypt_secret, rotate_secret
 from gateway.jwt_keys import MIN_HS256_SECRET_BYTES
-from gateway.models import Credential, Target, Tenant, TenantMembership
+from gateway.models import Credential, Target, Tenant, TenantMembership, audited_credential_ids
 from gateway.tokens import generate_token
 from policies.models import AllowRule
+
+
+class Keep(Enum):
+    """The default of an update's optional argument that may also be set to None: leave it as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 def tenant_create(
@@ -34,6 +44,24 @@ def tenant_create(
     tenant.full_clean()
     tenant.save()
     return tenant
+
+
+@transaction.atomic
+def tenant_delete(*, tenant: Tenant) -> None:
+    """Delete a tenant with everything it owns (targets, credentials, rules, meters, protections).
+
+    Raises ValidationError, deleting nothing, when audit events refer to one of its credentials: the
+    audit trail must keep pointing at them. Each deleted row, cascaded ones included, is recorded in
+    the change log.
+    """
+    audited = audited_credential_ids(tenant.credentials.values_list("pk", flat=True))
+    if audited:
+        names = ", ".join(sorted(str(c) for c in tenant.credentials.filter(pk__in=audited)))
+        raise ValidationError(
+            f"Tenant {tenant.name!r} cannot be deleted: audit events refer to its credentials {names}, "
+            "and the audit trail must keep pointing at them."
+        )
+    tenant.delete()
 
 
 @dataclass(frozen=True)
@@ -132,6 +160,50 @@ def target_create(
     target.full_clean()
     target.save()
     return target
+
+
+@transaction.atomic
+def target_update(
+    *,
+    target: Target,
+    upstream_url: str | None = None,
+    timeout_seconds: float | None = None,
+    allowed_origins: Iterable[str] | None = None,
+    hold_new_tools: bool | None = None,
+    validate_arguments: bool | None = None,
+    trusted_url_hosts: Iterable[str] | None = None,
+    auth_type: str | None = None,
+    auth_header_name: str = "",
+    auth_secret: str = "",
+) -> Target:
+    """Change what is given (None leaves a setting as it is) and save once, validated as on create: the
+    upstream URL against the SSRF policy, trusted hosts as bare host names. ``auth_type`` given
+    replaces the upstream credential (``auth_secret`` encrypted). Raises ValidationError.
+    """
+    if upstream_url is not None:
+        target.upstream_url = upstream_url
+    if timeout_seconds is not None:
+        target.timeout_seconds = timeout_seconds
+    if allowed_origins is not None:
+        target.allowed_origins = "\n".join(allowed_origins)
+    if hold_new_tools is not None:
+        target.hold_new_tools = hold_new_tools
+    if validate_arguments is not None:
+        target.validate_arguments = validate_arguments
+    if trusted_url_hosts is not None:
+        target.trusted_url_hosts = "\n".join(h.strip().lower() for h in trusted_url_hosts if h.strip())
+    if auth_type is not None:
+        _set_upstream_auth(target, auth_type=auth_type, header_name=auth_header_name, secret=auth_secret)
+    target.full_clean()
+    target.save()
+    return target
+
+
+@transaction.atomic
+def target_delete(*, target: Target) -> None:
+    """Delete a target, its meters, protections and pinned tools; credentials lose the binding. The
+    audit events of its calls are kept (they name the target by slug)."""
+    target.delete()
 
 
 def target_set_upstream_auth(
@@ -295,6 +367,39 @@ def allow_rule_create(
     rule.full_clean()
     rule.save()
     return rule
+
+
+@transaction.atomic
+def allow_rule_delete(*, rule: AllowRule) -> None:
+    """Remove an allow-rule: the route it allowed is denied (unless another rule allows it) within a
+    second in every gateway process."""
+    rule.delete()
+
+
+@transaction.atomic
+def credential_update(
+    *,
+    credential: Credential,
+    name: str | None = None,
+    expires_at: datetime | Keep | None = KEEP,
+    targets: Iterable[Target] | None = None,
+) -> Credential:
+    """Rename a credential, change its expiry (None: never expires) or replace the targets it is bound
+    to (of its own tenant only). Raises ValidationError for a name taken in the tenant or a target of
+    another tenant; a deactivated credential cannot be changed."""
+    if credential.deactivated_at is not None:
+        raise ValidationError("A deactivated credential is kept for the audit trail and cannot be changed.")
+    if name is not None:
+        credential.name = name
+    if not isinstance(expires_at, Keep):
+        credential.expires_at = expires_at
+    credential.full_clean()
+    credential.save()
+    if targets is not None:
+        targets = list(targets)
+        _refuse_foreign_targets(credential.tenant, targets)
+        credential.targets.set(targets)
+    return credential
 
 
 def credential_rotate(*, credential: Credential) -> IssuedCredential:

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from gateway.models import Credential
+from gateway.models import Credential, Target, Tenant
 from gateway.proxy.jsonrpc import PLUMBING_METHODS, Route
 from metering.compiler import CompiledMeter, compile_meter, whole
 from metering.limiter import LimiterAdmin, MeterReading, MeterStoreUnavailable
@@ -129,3 +129,17 @@ def meter_usage_list(
 def _usage(reading: MeterReading, now: float) -> MeterUsage:
     resets_at = datetime.fromtimestamp(now, UTC) + timedelta(milliseconds=reading.reset_ms)
     return MeterUsage(reading.meter, reading.used, resets_at if reading.reset_ms > 0 else None)
+
+
+def meter_list(
+    *, tenant: Tenant | None = None, target: Target | None = None, credential: Credential | None = None
+) -> QuerySet[Meter]:
+    """Meters in id order, narrowed to a tenant, or to those scoped to a target or a credential."""
+    meters = Meter.objects.select_related("tenant", "target").order_by("id")
+    if tenant is not None:
+        meters = meters.filter(tenant=tenant)
+    if target is not None:
+        meters = meters.filter(target=target)
+    if credential is not None:
+        meters = meters.filter(credential=credential)
+    return meters

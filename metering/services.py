@@ -57,6 +57,45 @@ def meter_create(
     return meter
 
 
+@transaction.atomic
+def meter_update(
+    *,
+    meter: Meter,
+    limit: float | None = None,
+    window: str | None = None,
+    route: str | None = None,
+    value_paths: Iterable[str] | None = None,
+    fail_mode: str | None = None,
+    description: str | None = None,
+) -> Meter:
+    """Change what is given (None leaves it as it is), validated as on create; its scope and kind stay.
+
+    The counts of the current window are kept: a lower limit refuses at once when they reach it.
+    Raises ValidationError naming the field.
+    """
+    if limit is not None:
+        meter.limit = limit
+    if window is not None:
+        meter.window = window
+    if route is not None:
+        meter.route = route.strip()
+    if value_paths is not None:
+        meter.value_paths = [path.strip() for path in value_paths]
+    if fail_mode is not None:
+        meter.fail_mode = fail_mode
+    if description is not None:
+        meter.description = description
+    meter.full_clean()
+    meter.save()
+    return meter
+
+
+@transaction.atomic
+def meter_delete(*, meter: Meter) -> None:
+    """Remove a meter: calls are no longer counted or refused by it (its audit events stay)."""
+    meter.delete()
+
+
 def meter_reset(*, meter: Meter, actor: str, limiter: LimiterAdmin) -> float | None:
     """Forget a meter's counts in its current window and record who did it in the audit trail.
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 
 from gateway.crypto import decrypt_secret
 from gateway.egress import egress_policy
 from gateway.jwt_keys import HS256, load_public_key
-from gateway.models import Credential, Target
+from gateway.models import Credential, Target, Tenant
 from policies.compiler import (
     CompiledCredential,
     CompiledJwt,
@@ -354,3 +354,44 @@ def _listed(names: object) -> str:
 
 def _count(number: int, one: str, many: str = "") -> str:
     return f"{number} {one if number == 1 else many or one + 's'}"
+
+
+def filter_list(*, tenant: Tenant | None = None) -> QuerySet[Filter]:
+    """Response filters by tenant, in stack order (the tenant's, the targets', the credentials')."""
+    rows = Filter.objects.select_related("tenant", "target").order_by(
+        "tenant__name",
+        F("credential_id").asc(nulls_first=True),
+        F("target_id").asc(nulls_first=True),
+        "order",
+        "id",
+    )
+    return rows if tenant is None else rows.filter(tenant=tenant)
+
+
+def redaction_policy_list(*, tenant: Tenant | None = None) -> QuerySet[RedactionPolicy]:
+    """Redaction policies by tenant, in stack order."""
+    rows = RedactionPolicy.objects.select_related("tenant", "target").order_by(
+        "tenant__name",
+        F("credential_id").asc(nulls_first=True),
+        F("target_id").asc(nulls_first=True),
+        "order",
+        "id",
+    )
+    return rows if tenant is None else rows.filter(tenant=tenant)
+
+
+def target_protections_get(*, credential: CompiledCredential, target: CompiledTarget) -> RouteProtections:
+    """Every filter and redaction policy that applies to some call of ``credential`` on ``target``, in
+    stack order, each described with the route it is narrowed to (``check_access`` with no route)."""
+    filters = [scoped.filter for scoped in credential.filters if scoped.target_id in (None, target.id)]
+    redactors = [scoped for scoped in credential.redactors if scoped.target_id in (None, target.id)]
+    filter_rows = Filter.objects.select_related("tenant", "target").in_bulk([f.id for f in filters])
+    redaction_rows = RedactionPolicy.objects.select_related("tenant", "target").in_bulk(
+        [r.id for r in redactors]
+    )
+    return RouteProtections(
+        target=target.slug,
+        filters=tuple(_filter_shown(filter_rows[f.id]) for f in filters),
+        redactions=tuple(_redaction_shown(redaction_rows[r.id], r) for r in redactors),
+        depending_on_target={"filters": 0, "redactions": 0},
+    )

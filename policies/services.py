@@ -156,6 +156,18 @@ def redaction_policy_set(
     return row
 
 
+@transaction.atomic
+def filter_delete(*, row: Filter) -> None:
+    """Remove a response filter; every gateway process stops applying it within a second."""
+    row.delete()
+
+
+@transaction.atomic
+def redaction_policy_delete(*, row: RedactionPolicy) -> None:
+    """Remove a redaction policy; every gateway process stops applying it within a second."""
+    row.delete()
+
+
 @dataclass(frozen=True)
 class ListingWitness:
     """Who listed the tools when the gateway saw a definition (for the audit event): the call's ids."""

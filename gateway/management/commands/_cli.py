@@ -1,9 +1,10 @@
 """What every gateway management command shares.
 
-``--json`` output, service errors turned into ``CommandError`` (a clear message and exit code 1,
-never a traceback), and lookups by the identifiers an operator types: tenant names, target slugs,
-credential ids and ``METHOD /path`` routes. The leading underscore keeps Django from listing this
-module as a command.
+``--json`` output (and, with ``--json``, errors as one JSON object on standard error:
+``{"error": "...", "fields": {...}}``, exit status 1, or 2 for a usage error), service errors turned
+into ``CommandError`` (a clear message and exit code 1, never a traceback), and lookups by the
+identifiers an operator types: tenant names, target slugs, credential ids and ``METHOD /path``
+routes. The leading underscore keeps Django from listing this module as a command.
 """
 
 from __future__ import annotations
@@ -16,26 +17,77 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Model, ProtectedError, QuerySet
 
 from audit.changes import changes_by
 from gateway.models import Credential, Target, Tenant
+
+Row = TypeVar("Row", bound=Model)
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 _METHOD = re.compile(r"^(\*|[A-Za-z]+)$")
 
 
+class InvalidInput(CommandError):
+    """A service refused the input; ``fields`` maps each field named to its messages."""
+
+    def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields or {}
+
+
+def error_body(error: CommandError | str) -> dict[str, Any]:
+    """What ``--json`` prints on standard error for a failed command."""
+    body: dict[str, Any] = {"error": str(error)}
+    if isinstance(error, InvalidInput) and error.fields:
+        body["fields"] = error.fields
+    return body
+
+
 class GatewayCommand(BaseCommand):
     """A command that prints JSON with ``--json`` and human-readable text otherwise; what it changes is
-    recorded in the change log as made by ``cli:<os user>`` (audit/changes.py)."""
+    recorded in the change log as made by ``cli:<os user>`` (audit/changes.py).
+
+    Run from the shell with ``--json``, a failure is JSON on standard error too, so a script reads
+    one shape whether the command worked or not: a ``CommandError`` exits with its status (1 unless
+    it says otherwise), a usage error (unknown option, missing argument) with 2.
+    """
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        if self._called_from_command_line and self._json_requested:
+            parser.error = self._usage_error_as_json  # type: ignore[method-assign]
+        return parser
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        # The options are not parsed yet when argparse may fail, so look for the flag itself.
+        self._json_requested = "--json" in argv[2:]
+        super().run_from_argv(argv)
+
+    _json_requested = False
+
+    def _usage_error_as_json(self, message: str) -> None:
+        self._write_json_error({"error": message})
+        sys.exit(2)
+
+    def _write_json_error(self, body: dict[str, Any]) -> None:
+        # Uncoloured: the error style would wrap the JSON in terminal escapes.
+        self.stderr.write(json.dumps(body, cls=DjangoJSONEncoder), style_func=lambda text: text)
 
     def execute(self, *args: Any, **options: Any) -> Any:
         with changes_by(actor=cli_actor(), source="cli"):
-            return super().execute(*args, **options)
+            try:
+                return super().execute(*args, **options)
+            except CommandError as error:
+                if not (self._called_from_command_line and options.get("json")) or options.get("traceback"):
+                    raise
+                self._write_json_error(error_body(error))
+                sys.exit(error.returncode)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
@@ -54,9 +106,12 @@ def service_errors() -> Iterator[None]:
     try:
         yield
     except ValidationError as error:
-        raise CommandError(validation_message(error)) from None
+        fields = error.message_dict if hasattr(error, "error_dict") else {}
+        raise InvalidInput(validation_message(error), fields=fields) from None
     except ImproperlyConfigured as error:
         raise CommandError(str(error)) from None
+    except ProtectedError as error:
+        raise CommandError(str(error.args[0])) from None
 
 
 def validation_message(error: ValidationError) -> str:
@@ -101,12 +156,17 @@ def target_in_tenant(tenant: Tenant, slug: str) -> Target:
 
 
 def credential_by_id(value: str) -> Credential:
-    credential = None
-    if value.isdigit():
-        credential = Credential.objects.filter(pk=int(value)).select_related("tenant").first()
-    if credential is None:
-        raise CommandError(f"No credential with id {value!r}.")
-    return credential
+    return row_by_id(Credential.objects.select_related("tenant"), value, "credential")
+
+
+def row_by_id(rows: QuerySet[Row], value: str, what: str, *, prefix: str = "") -> Row:
+    """The row of ``rows`` with id ``value`` (``prefix`` allowed before it, as in ``m12`` for a meter);
+    CommandError naming ``what`` when there is none."""
+    digits = value[len(prefix) :] if prefix and value.startswith(prefix) else value
+    row = rows.filter(pk=int(digits)).first() if digits.isdigit() and len(digits) < 19 else None
+    if row is None:
+        raise CommandError(f"No {what} with id {value!r}.")
+    return row
 
 
 def scope_from(options: dict[str, Any]) -> tuple[Tenant, Target | None, Credential | None]:

@@ -1,5 +1,9 @@
-"""``manage.py check_access --credential ID 'POST /tools/search' ... [--target SLUG]``: would this call
-be allowed, and what would the agent's context be protected by?
+"""``manage.py check_access --credential ID ['POST /tools/search' ...] [--target SLUG]``: would this
+call be allowed, and what would the agent's context be protected by? With no route: what may this
+credential reach at all, and why (gateway/management/commands/_reach.py)?
+
+Exit status 3 when a route asked about is denied or refused, or, with no route, when the credential
+reaches nothing (revoked, expired, no target or no rule); 1 for bad input, as every command.
 
 Decides each route exactly as the proxy does (deny by default, first matching rule in order) and
 names the rule that decided it. A revoked or expired credential is refused whatever its rules say.
@@ -14,21 +18,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from gateway.management.commands._cli import GatewayCommand, credential_by_id, parse_route, target_by_slug
+from gateway.management.commands._reach import target_reach
 from gateway.models import Credential, Target
 from metering.runtime import admin_limiter
 from metering.selectors import meter_usage_for_credential
-from policies.compiler import CompiledTarget
+from policies.compiler import CompiledCredential, CompiledTarget
 from policies.selectors import compile_credential, compile_target, route_protections_get
 from policies.services import AccessDecision, access_check
 
+DENIED = 3
+
+
+class AccessDenied(CommandError):
+    """The access asked about is denied: the report is printed, the exit status says so."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, returncode=DENIED)
+
 
 class Command(GatewayCommand):
-    """Print the access decision, and the deciding rule, for one or more routes."""
+    """Print the access decision, and the deciding rule, for one or more routes; with none, every tool
+    and route the credential may reach."""
 
-    help = "Check which routes a credential may call, and which rule decides."
+    help = (
+        "Check which routes a credential may call and which rule decides; with no route, list everything "
+        f"it may reach and why. Exit status {DENIED} when denied."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
@@ -36,12 +54,20 @@ class Command(GatewayCommand):
         parser.add_argument(
             "--target", metavar="SLUG", help="The target called (default: the credential's only target)."
         )
-        parser.add_argument("routes", nargs="+", metavar="'METHOD /path'", help="e.g. 'POST /tools/search'.")
+        parser.add_argument(
+            "routes",
+            nargs="*",
+            metavar="'METHOD /path'",
+            help="e.g. 'POST /tools/search'; none: list every tool and route the credential may reach.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         routes = [parse_route(value, option="A route") for value in options["routes"]]
         credential = credential_by_id(options["credential"])
         compiled = compile_credential(credential)
+        if not routes:
+            self._report_reach(options, credential, compiled)
+            return
         target, plain_http = _target_judged(credential, options["target"])
         decisions = [
             access_check(credential=compiled, method=method, path=path, target=target, plain_http=plain_http)
@@ -56,15 +82,7 @@ class Command(GatewayCommand):
             for decision, (method, _) in zip(decisions, routes, strict=True)
         ]
         data = {
-            "credential": {
-                "id": credential.id,
-                "name": credential.name,
-                "kind": credential.kind,
-                "tenant": credential.tenant.name,
-                "status": credential.status,
-                "expires_at": credential.expires_at,
-                "revoked_at": credential.revoked_at,
-            },
+            "credential": credential_shown(credential),
             "target": target.slug if target else None,
             "judged_as": "plain HTTP paths" if plain_http else "MCP virtual routes",
             "decisions": [
@@ -87,6 +105,52 @@ class Command(GatewayCommand):
             lines += [f"    {line}" for line in (shown.as_lines() if shown else [])]
         lines += [usage.as_line() for usage in meters]
         self.emit(options, data, "\n".join(lines))
+        denied = [decision.route for decision in decisions if not decision.allowed]
+        if denied:
+            raise AccessDenied(f"access denied: {', '.join(denied)}")
+
+    def _report_reach(
+        self, options: dict[str, Any], credential: Credential, compiled: CompiledCredential
+    ) -> None:
+        rows = [target_by_slug(options["target"])] if options["target"] else list(credential.targets.all())
+        limiter = admin_limiter(in_gateway_process=False)
+        reaches = [
+            target_reach(credential=compiled, target=compile_target(row), limiter=limiter) for row in rows
+        ]
+        active = credential.status == "active"
+        bound = [reach for reach in reaches if reach.target.id in compiled.target_ids]
+        data = {
+            "credential": credential_shown(credential),
+            "reaches_anything": active and any(reach.reachable for reach in bound),
+            "targets": [
+                {**reach.as_dict(), "bound": reach.target.id in compiled.target_ids} for reach in reaches
+            ],
+        }
+        lines = [status_line(credential)]
+        if not rows:
+            lines.append("It is bound to no target: every call is refused.")
+        for reach in reaches:
+            if reach.target.id not in compiled.target_ids:
+                lines.append(
+                    f"Target {reach.target.slug!r}: the credential is not bound to it: every call is refused."
+                )
+                continue
+            lines += reach.as_lines()
+        self.emit(options, data, "\n".join(lines))
+        if not data["reaches_anything"]:
+            raise AccessDenied(f"credential {credential.id} reaches nothing")
+
+
+def credential_shown(credential: Credential) -> dict[str, Any]:
+    return {
+        "id": credential.id,
+        "name": credential.name,
+        "kind": credential.kind,
+        "tenant": credential.tenant.name,
+        "status": credential.status,
+        "expires_at": credential.expires_at,
+        "revoked_at": credential.revoked_at,
+    }
 
 
 def status_line(credential: Credential) -> str:

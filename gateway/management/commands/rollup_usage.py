@@ -35,11 +35,12 @@ class Command(GatewayCommand):
         self.emit(options, report.as_dict(), text)
 
 
-def parse_since(value: str) -> datetime:
+def parse_since(value: str, *, option: str = "--since") -> datetime:
+    """A date or time typed by an operator, in UTC unless it names its zone."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise CommandError(
-            f"--since must be a date or time such as 2026-01-31 or 2026-01-31T12:00; got {value!r}"
+            f"{option} must be a date or time such as 2026-01-31 or 2026-01-31T12:00; got {value!r}"
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
