@@ -22,8 +22,10 @@ import django
 
 django.setup(set_prefix=False)
 
+from django.conf import settings  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
+from gateway.body_limit import BodyLimit  # noqa: E402
 from gateway.proxy.view import proxy_view  # noqa: E402
 
 PROXY_PREFIX = "/mcp/"
@@ -33,7 +35,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-django_application = ASGIHandler()
+django_application = BodyLimit(ASGIHandler(), max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
 
 
 async def application(scope: Scope, receive: Receive, send: Send) -> None:

@@ -261,7 +261,9 @@ LOGGING = {
         "axes.apps": {"level": "WARNING"},  # not a start-up banner on every command
     },
 }
-DATA_UPLOAD_MAX_MEMORY_SIZE = None  # the proxy enforces GATEWAY_MAX_REQUEST_BODY_BYTES itself (413)
+# Bodies of the admin, API and OAuth requests (gateway/body_limit.py refuses larger ones with 413 before
+# Django reads them); the proxy bounds its own with GATEWAY_MAX_REQUEST_BODY_BYTES.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"  # one-time tokens stay server-side
 
 
