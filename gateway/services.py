@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
@@ -15,8 +16,9 @@ from django.utils import timezone
 
 from gateway.crypto import encrypt_secret, rotate_secret
 from gateway.jwt_keys import MIN_HS256_SECRET_BYTES
-from gateway.models import Credential, Target, Tenant, TenantMembership
-from gateway.tokens import generate_token
+from gateway.models import ApiToken, Credential, Target, Tenant, TenantMembership
+from gateway.tokens import API_TOKEN_SCHEME, generate_token
+from gateway.updates import model_update
 from policies.models import AllowRule
 
 
@@ -327,3 +329,134 @@ def encryption_keys_rotate() -> int:
             credential.save(update_fields=["jwt_hs256_secret_encrypted"])
             rotated += 1
     return rotated
+
+
+def tenant_update(*, tenant: Tenant, name: str) -> Tenant:
+    """Rename a tenant. Raises ValidationError when the name is taken or blank."""
+    model_update(instance=tenant, fields=["name"], data={"name": name})
+    return tenant
+
+
+def tenant_delete(*, tenant: Tenant) -> None:
+    """Delete a tenant and its configuration; raises ProtectedError while audit events refer to one of
+    its credentials (deactivate them and keep the tenant)."""
+    tenant.delete()
+
+
+#: The target fields ``target_update`` changes directly; the upstream credential goes through
+#: ``target_set_upstream_auth`` (it is encrypted, and its rules are stated there).
+TARGET_UPDATE_FIELDS = (
+    "slug",
+    "kind",
+    "upstream_url",
+    "timeout_seconds",
+    "hold_new_tools",
+    "validate_arguments",
+)
+
+
+@transaction.atomic
+def target_update(
+    *,
+    target: Target,
+    data: Mapping[str, Any],
+    allowed_origins: Iterable[str] | None = None,
+    trusted_url_hosts: Iterable[str] | None = None,
+) -> Target:
+    """Change a target's settings (``data`` keys of TARGET_UPDATE_FIELDS; the lists when given).
+    Raises ValidationError naming the field (an upstream the SSRF policy refuses, a taken slug ...)."""
+    values = dict(data)
+    if allowed_origins is not None:
+        values["allowed_origins"] = "\n".join(allowed_origins)
+    if trusted_url_hosts is not None:
+        values["trusted_url_hosts"] = "\n".join(h.strip().lower() for h in trusted_url_hosts if h.strip())
+    fields = (*TARGET_UPDATE_FIELDS, "allowed_origins", "trusted_url_hosts")
+    model_update(instance=target, fields=fields, data=values)
+    return target
+
+
+def target_delete(*, target: Target) -> None:
+    """Delete a target (its pinned tools, meters and protections go with it; audit events stay)."""
+    target.delete()
+
+
+@transaction.atomic
+def credential_update(
+    *,
+    credential: Credential,
+    data: Mapping[str, Any],
+    targets: Iterable[Target] | None = None,
+) -> Credential:
+    """Change a credential's ``name`` and ``expires_at`` (keys of ``data``) and, when given, the targets
+    it may reach (of its own tenant only). Raises ValidationError naming the field."""
+    model_update(instance=credential, fields=("name", "expires_at"), data=data)
+    if targets is not None:
+        targets = list(targets)
+        _refuse_foreign_targets(credential.tenant, targets)
+        credential.targets.set(targets)
+    return credential
+
+
+def allow_rule_update(*, rule: AllowRule, data: Mapping[str, Any]) -> AllowRule:
+    """Change an allow-rule's ``method``, ``path``, ``description`` or ``order``."""
+    values = dict(data)
+    if "method" in values:
+        values["method"] = str(values["method"]).strip().upper()
+    if "path" in values:
+        values["path"] = str(values["path"]).strip()
+    model_update(instance=rule, fields=("method", "path", "description", "order"), data=values)
+    return rule
+
+
+def allow_rule_delete(*, rule: AllowRule) -> None:
+    rule.delete()
+
+
+@dataclass(frozen=True)
+class IssuedApiToken:
+    """An API token and its secret; the secret exists only here, once."""
+
+    api_token: ApiToken
+    token: str
+
+    def __repr__(self) -> str:
+        return f"IssuedApiToken(prefix={self.api_token.prefix!r})"
+
+
+def api_token_create(
+    *, user: User, scope: str, name: str = "", expires_at: datetime | None = None
+) -> IssuedApiToken:
+    """Issue a REST API token acting as ``user`` (``scope`` read or write); the token is returned once.
+    Raises ValidationError for an unknown scope or an inactive user."""
+    if scope not in ApiToken.Scope.values:
+        raise ValidationError({"scope": f"Unknown scope {scope!r}: choose read or write."})
+    if not user.is_active:
+        raise ValidationError({"user": f"User {user.get_username()!r} is inactive."})
+    new = generate_token(API_TOKEN_SCHEME)
+    api_token = ApiToken(
+        user=user,
+        name=name,
+        scope=scope,
+        prefix=new.prefix,
+        secret_hash=new.secret_hash,
+        expires_at=expires_at,
+    )
+    api_token.full_clean()
+    api_token.save()
+    return IssuedApiToken(api_token=api_token, token=new.token)
+
+
+def api_token_revoke(*, api_token: ApiToken) -> ApiToken:
+    """Revoke an API token: refused from the next request on. Idempotent."""
+    if api_token.revoked_at is None:
+        api_token.revoked_at = timezone.now()
+        api_token.save(update_fields=["revoked_at"])
+    return api_token
+
+
+def api_token_mark_used(*, api_token: ApiToken, at_most_every: timedelta = timedelta(minutes=1)) -> None:
+    """Record a token's use, at most once a minute (``update()``: bookkeeping, not a change)."""
+    now = timezone.now()
+    if api_token.last_used_at is None or now - api_token.last_used_at >= at_most_every:
+        ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+        api_token.last_used_at = now
