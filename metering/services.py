@@ -16,6 +16,7 @@ from audit.models import AuditEvent
 from audit.records import event_record
 from audit.writer import write_records
 from gateway.models import Credential, Target, Tenant
+from gateway.updates import model_update
 from metering.limiter import LimiterAdmin
 from metering.models import Meter, RollupCursor, UsageRollup
 from metering.rollups import DAY, HOUR, GroupKey, Tally, day_start, hour_start, tally
@@ -188,3 +189,25 @@ def _rollup(period: str, start: datetime, key: GroupKey, totals: Tally) -> Usage
 def _sortable(key: GroupKey) -> tuple[int, int, int, str]:
     tenant_id, target_id, credential_id, tool = key
     return tenant_id, target_id or 0, credential_id or 0, tool
+
+
+#: The meter fields an update may change (its tenant stays).
+METER_UPDATE_FIELDS = (
+    "target", "credential", "kind", "window", "limit", "route", "value_paths", "fail_mode", "description",
+)  # fmt: skip
+
+
+def meter_update(*, meter: Meter, data: dict[str, object]) -> Meter:
+    """Change a meter; validated as meter_create validates (scope in the tenant, route, JSON paths).
+    Every gateway process reloads it; its counts in the current window are kept."""
+    values = dict(data)
+    if "route" in values:
+        values["route"] = str(values["route"]).strip()
+    if "value_paths" in values and isinstance(values["value_paths"], list):
+        values["value_paths"] = [str(path).strip() for path in values["value_paths"]]
+    model_update(instance=meter, fields=METER_UPDATE_FIELDS, data=values)
+    return meter
+
+
+def meter_delete(*, meter: Meter) -> None:
+    meter.delete()

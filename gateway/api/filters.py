@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
+from django import forms
+from django.db import models
 
 from gateway.models import Credential, Target, Tenant
 from policies.models import AllowRule
+
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A related row's id as a whole number in the database's range (no 500 for 1.5 or 10**30)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+class IdFilterSet(django_filters.FilterSet):
+    """Relations are filtered by id, as plain numbers: a choice of rows would answer 400 for an id that
+    does not exist and 200 for another tenant's, telling the two apart."""
+
+    FILTER_DEFAULTS = {
+        **django_filters.FilterSet.FILTER_DEFAULTS,
+        models.ForeignKey: {"filter_class": IdFilter},
+        models.OneToOneField: {"filter_class": IdFilter},
+        models.ManyToManyField: {"filter_class": IdFilter},
+    }
 
 
 class TenantFilter(django_filters.FilterSet):
@@ -16,7 +45,7 @@ class TenantFilter(django_filters.FilterSet):
         fields = ["name"]
 
 
-class TargetFilter(django_filters.FilterSet):
+class TargetFilter(IdFilterSet):
     slug = django_filters.CharFilter(lookup_expr="icontains")
 
     class Meta:
@@ -24,9 +53,9 @@ class TargetFilter(django_filters.FilterSet):
         fields = ["tenant", "kind", "slug"]
 
 
-class CredentialFilter(django_filters.FilterSet):
+class CredentialFilter(IdFilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
-    target = django_filters.NumberFilter(field_name="targets")
+    target = IdFilter(field_name="targets")
     include_deactivated = django_filters.BooleanFilter(
         method="_include_deactivated", help_text="Also list deactivated credentials (hidden by default)."
     )
@@ -44,7 +73,7 @@ class CredentialFilter(django_filters.FilterSet):
         return queryset
 
 
-class AllowRuleFilter(django_filters.FilterSet):
+class AllowRuleFilter(IdFilterSet):
     class Meta:
         model = AllowRule
         fields = ["credential", "method"]
