@@ -26,7 +26,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_fields(exc))
     elif isinstance(exc, ProtectedError):
-        return _body(status.HTTP_409_CONFLICT, "protected", str(exc.args[0]), {})
+        return _body(status.HTTP_409_CONFLICT, "protected", _protected_message(exc), {})
     elif isinstance(exc, IntegrityError):
         message = "The change conflicts with another object (a name or slug already taken?): try again."
         return _body(status.HTTP_409_CONFLICT, "conflict", message, {})
@@ -46,6 +46,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     code = codes if isinstance(codes, str) else exc.default_code
     response.data = {"error": {"code": code, "message": str(exc.detail), "fields": fields}}
     return response
+
+
+def _protected_message(error: ProtectedError) -> str:
+    names = sorted(str(row) for row in list(error.protected_objects)[:20])
+    return (
+        f"Cannot delete: the audit trail refers to {', '.join(names)}. "
+        "Deactivate such credentials instead of deleting them."
+    )
 
 
 def _body(status_code: int, code: str, message: str, fields: dict[str, list[str]]) -> Response:

@@ -55,7 +55,11 @@ def foreign_writes(acme: dict[str, Any], globex: dict[str, Any]) -> list[tuple[s
     """Creates in A that reference B's objects, and creates naming B as the tenant."""
     b_tenant, b_target, b_credential = globex["tenant"].pk, globex["target"].pk, globex["credential"].pk
     return [
-        ("POST", "/api/v1/targets/", {"tenant": b_tenant, "slug": "x", "upstream_url": "http://127.0.0.1:9/"}),
+        (
+            "POST",
+            "/api/v1/targets/",
+            {"tenant": b_tenant, "slug": "x", "upstream_url": "http://127.0.0.1:9/"},
+        ),
         ("POST", "/api/v1/credentials/", {"tenant": b_tenant, "name": "x"}),
         ("POST", "/api/v1/credentials/", {"name": "x", "targets": [b_target]}),
         ("POST", "/api/v1/rules/", {"credential": b_credential, "method": "POST", "path": "/tools/*"}),
@@ -85,7 +89,9 @@ def walk(caller: Caller, acme: dict[str, Any], globex: dict[str, Any]) -> list[s
                 leaks.append(f"list {endpoint}{query} shows B's row")
         detail = f"/api/v1/{endpoint}/{foreign.pk}/"
         calls = [("GET", detail, None), ("PUT", detail, {}), ("PATCH", detail, {}), ("DELETE", detail, None)]
-        calls += [("POST", f"{detail}{name}/", {"served_hash": "0" * 64}) for name in ACTIONS.get(endpoint, [])]
+        calls += [
+            ("POST", f"{detail}{name}/", {"served_hash": "0" * 64}) for name in ACTIONS.get(endpoint, [])
+        ]
         for method, path, body in calls:
             status = caller.call(method, path, body).status_code
             if status not in REFUSED | {405}:
