@@ -12,7 +12,8 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
@@ -82,3 +83,12 @@ def _fields(detail: Any, prefix: str = "") -> dict[str, list[str]]:
         return fields
     messages = [str(item) for item in detail] if isinstance(detail, list) else [str(detail)]
     return {prefix or "non_field_errors": messages}
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The site's 404 handler: under ``/api/`` the API's error body (a client parses JSON, even for a
+    URL that matches no route); the ordinary page elsewhere."""
+    if request.path.startswith("/api/"):
+        body = {"error": {"code": "not_found", "message": "Not found.", "fields": {}}}
+        return JsonResponse(body, status=404)
+    return page_not_found(request, exception)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from audit.models import AuditEvent
 from gateway.models import Credential, Target
@@ -226,3 +227,9 @@ def test_audit_events_filter_by_decision_and_time(admin: Caller) -> None:
     assert admin.call("GET", "/api/v1/audit-events/?kind=call").json()["results"] == []
     assert admin.call("GET", "/api/v1/audit-events/?since=2999-01-01T00:00:00Z").json()["results"] == []
     assert admin.call("GET", "/api/v1/audit-events/?since=yesterday").status_code == 400
+
+
+def test_url_matching_no_route_answers_json_under_api_only(admin: Caller) -> None:
+    response = admin.call("POST", "/api/v1/credentials/0.5/rotate/")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    assert "text/html" in Client().get("/no-such-page").headers["Content-Type"]
