@@ -100,3 +100,21 @@ def test_session_writes_need_the_csrf_token() -> None:
     response = client.post("/api/v1/tenants/", {"name": "acme"}, content_type="application/json")
     assert response.status_code == 403
     assert "CSRF" in response.json()["error"]["message"]
+
+
+def test_only_superusers_see_api_tokens_in_the_admin() -> None:
+    root = superuser_caller()
+    alice = member_caller(tenant_create(name="acme"), "admin", "alice")
+    row = ApiToken.objects.get(user=alice.user)
+    as_root, as_alice = Client(), Client()
+    as_root.force_login(root.user)
+    as_alice.force_login(alice.user)
+    changelist = "/admin/gateway/apitoken/"
+    page = as_root.get(changelist)
+    assert page.status_code == 200 and row.prefix in page.content.decode()
+    assert alice.token not in page.content.decode()
+    assert as_alice.get(changelist).status_code == 403
+    assert as_alice.get(f"{changelist}{row.pk}/change/").status_code in (403, 404)
+    as_root.post(changelist, {"action": "revoke_selected", "_selected_action": [row.pk]})
+    assert ApiToken.objects.get(pk=row.pk).revoked_at is not None
+    assert alice.call("GET", "/api/v1/targets/").status_code == 401
