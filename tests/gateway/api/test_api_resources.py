@@ -237,8 +237,12 @@ def test_url_matching_no_route_answers_json_under_api_only(admin: Caller) -> Non
 
 def test_rule_with_a_malformed_method_or_path_names_the_field(admin: Caller) -> None:
     created = admin.call("POST", "/api/v1/credentials/", {"name": "agent"}).json()["credential"]
-    bad = admin.call("POST", "/api/v1/rules/", {"credential": created["id"], "method": "P@ST", "path": "tools"})
+    bad = admin.call(
+        "POST", "/api/v1/rules/", {"credential": created["id"], "method": "P@ST", "path": "tools"}
+    )
     assert bad.status_code == 400
     assert set(bad.json()["error"]["fields"]) == {"method", "path"}
-    good = admin.call("POST", "/api/v1/rules/", {"credential": created["id"], "method": " get ", "path": "/x"})
+    good = admin.call(
+        "POST", "/api/v1/rules/", {"credential": created["id"], "method": " get ", "path": "/x"}
+    )
     assert good.status_code == 201 and good.json()["method"] == "GET"
