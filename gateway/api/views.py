@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -116,26 +116,25 @@ class CredentialViewSet(ReadMixin, WriteMixin, TenantScopedViewSet):
 
     @extend_schema(responses={201: serializers.IssuedCredentialSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return WriteMixin.create(self, request, *args, **kwargs)
+        """A new credential and, for an API key, its token: the only time the token is shown."""
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            credential, token = self._issue(serializer.validated_data)
+        body = {"token": token, "credential": self.get_serializer(credential).data}
+        return self.tagged(Response(body, status=201), credential)
 
-    def create_row(self, data: dict[str, Any]) -> Credential:
+    def _issue(self, data: dict[str, Any]) -> tuple[Credential, str | None]:
         tenant = caller_tenant(self.request, data)
         rules = [(rule["method"], rule["path"]) for rule in data.get("allow", [])]
         common = {"tenant": tenant, "name": data["name"], "targets": data.get("targets", []), "allow": rules}
         common["expires_at"] = data.get("expires_at")
         if data.get("kind") == Credential.Kind.JWT:
-            credential = services.jwt_credential_create(jwt=_jwt_settings(None, data), **common)
-            self._issued_token = ""
-            return credential
+            return services.jwt_credential_create(jwt=_jwt_settings(None, data), **common), None
         if any(data.get(name) for name in (*serializers.JWT_FIELDS, "jwt_hs256_secret")):
             raise ValidationError({"kind": "Only a JWT credential has JWT settings: give kind 'jwt'."})
         issued = services.credential_create(**common)
-        self._issued_token = issued.token
-        return issued.credential
-
-    def created_body(self, credential: models.Model) -> Any:
-        body = {"token": self._issued_token or None, "credential": self.get_serializer(credential).data}
-        return body
+        return issued.credential, issued.token
 
     def update_row(self, credential: Credential, data: dict[str, Any]) -> Credential:
         if "tenant" in data and data["tenant"].pk != credential.tenant_id:

@@ -96,10 +96,7 @@ class WriteMixin:
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
             instance = self.create_row(serializer.validated_data)
-        return self.tagged(Response(self.created_body(instance), status=201), instance)
-
-    def created_body(self: Any, instance: models.Model) -> Any:
-        return self.get_serializer(instance).data
+        return self.tagged(Response(self.get_serializer(instance).data, status=201), instance)
 
     def update(self: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
         partial = kwargs.pop("partial", False)
