@@ -21,12 +21,20 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from audit.admin import ChangeLoggedAdmin
-from gateway.models import Credential, Target, Tenant, TenantMembership, audited_credential_ids
+from gateway.models import (
+    ApiToken,
+    Credential,
+    Target,
+    Tenant,
+    TenantMembership,
+    audited_credential_ids,
+)
 from gateway.oauth.admin import OAuthClientInline, issue_oauth_client, revoke_deleted_clients
 from gateway.oauth.models import OAuthClient
 from gateway.services import (
     IssuedCredential,
     JwtSettings,
+    api_token_revoke,
     credential_create,
     credential_deactivate,
     credential_revoke,
@@ -436,3 +444,39 @@ def _token_message(issued: IssuedCredential, verb: str) -> SafeString:
         issued.credential.id,
         issued.token,
     )
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ChangeLoggedAdmin):
+    """Users' REST API tokens (superusers only, gateway/roles.py): listed and revoked here, created with
+    ``manage.py create_api_token`` (the token is shown once, there)."""
+
+    tenant_path = "user__tenant_membership__tenant"
+    list_display = [
+        "prefix",
+        "name",
+        "user",
+        "scope",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["scope"]
+    search_fields = ["prefix", "name", "user__username"]
+    list_select_related = ["user"]
+    fields = ["user", "name", "prefix", "scope", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    actions = ["revoke_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    @admin.action(description="Revoke the selected API tokens", permissions=["change"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for api_token in queryset.filter(revoked_at__isnull=True):
+            api_token_revoke(api_token=api_token)
+        self.message_user(request, "Revoked the selected API tokens.", messages.SUCCESS)

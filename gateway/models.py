@@ -397,3 +397,44 @@ class TenantMembership(ChangeLogged, models.Model):
 
     def change_log_scope(self) -> tuple[int | None, int | None, int | None]:
         return self.tenant_id, None, None
+
+
+class ApiToken(ChangeLogged, models.Model):
+    """A user's token for the REST API (``Authorization: Token <t>`` or ``Bearer <t>``): it acts as
+    its user, with that user's role (gateway/roles.py), and a ``read`` token only reads.
+
+    Like an agent's credential, the token is shown once; only its SHA-256 digest is stored, found by
+    its short public prefix and compared in constant time. Only superusers manage tokens in the admin.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read (safe methods only)"
+        WRITE = "write", "Read and write"
+
+    change_log_hashes = ("secret_hash",)
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=200, blank=True)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    scope = models.CharField(max_length=5, choices=Scope.choices, default=Scope.READ)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["user", "created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name or 'token'} of {self.user} ({self.prefix})"
+
+    def change_log_scope(self) -> tuple[int | None, int | None, int | None]:
+        return None, None, None
+
+    @property
+    def is_usable(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()

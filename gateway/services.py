@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
@@ -16,8 +17,9 @@ from django.utils import timezone
 
 from gateway.crypto import encrypt_secret, rotate_secret
 from gateway.jwt_keys import MIN_HS256_SECRET_BYTES
-from gateway.models import Credential, Target, Tenant, TenantMembership, audited_credential_ids
-from gateway.tokens import generate_token
+from gateway.models import ApiToken, Credential, Target, Tenant, TenantMembership, audited_credential_ids
+from gateway.tokens import API_TOKEN_SCHEME, generate_token
+from gateway.updates import model_update
 from policies.models import AllowRule
 
 
@@ -160,50 +162,6 @@ def target_create(
     target.full_clean()
     target.save()
     return target
-
-
-@transaction.atomic
-def target_update(
-    *,
-    target: Target,
-    upstream_url: str | None = None,
-    timeout_seconds: float | None = None,
-    allowed_origins: Iterable[str] | None = None,
-    hold_new_tools: bool | None = None,
-    validate_arguments: bool | None = None,
-    trusted_url_hosts: Iterable[str] | None = None,
-    auth_type: str | None = None,
-    auth_header_name: str = "",
-    auth_secret: str = "",
-) -> Target:
-    """Change what is given (None leaves a setting as it is) and save once, validated as on create: the
-    upstream URL against the SSRF policy, trusted hosts as bare host names. ``auth_type`` given
-    replaces the upstream credential (``auth_secret`` encrypted). Raises ValidationError.
-    """
-    if upstream_url is not None:
-        target.upstream_url = upstream_url
-    if timeout_seconds is not None:
-        target.timeout_seconds = timeout_seconds
-    if allowed_origins is not None:
-        target.allowed_origins = "\n".join(allowed_origins)
-    if hold_new_tools is not None:
-        target.hold_new_tools = hold_new_tools
-    if validate_arguments is not None:
-        target.validate_arguments = validate_arguments
-    if trusted_url_hosts is not None:
-        target.trusted_url_hosts = "\n".join(h.strip().lower() for h in trusted_url_hosts if h.strip())
-    if auth_type is not None:
-        _set_upstream_auth(target, auth_type=auth_type, header_name=auth_header_name, secret=auth_secret)
-    target.full_clean()
-    target.save()
-    return target
-
-
-@transaction.atomic
-def target_delete(*, target: Target) -> None:
-    """Delete a target, its meters, protections and pinned tools; credentials lose the binding. The
-    audit events of its calls are kept (they name the target by slug)."""
-    target.delete()
 
 
 def target_set_upstream_auth(
@@ -369,39 +327,6 @@ def allow_rule_create(
     return rule
 
 
-@transaction.atomic
-def allow_rule_delete(*, rule: AllowRule) -> None:
-    """Remove an allow-rule: the route it allowed is denied (unless another rule allows it) within a
-    second in every gateway process."""
-    rule.delete()
-
-
-@transaction.atomic
-def credential_update(
-    *,
-    credential: Credential,
-    name: str | None = None,
-    expires_at: datetime | Keep | None = KEEP,
-    targets: Iterable[Target] | None = None,
-) -> Credential:
-    """Rename a credential, change its expiry (None: never expires) or replace the targets it is bound
-    to (of its own tenant only). Raises ValidationError for a name taken in the tenant or a target of
-    another tenant; a deactivated credential cannot be changed."""
-    if credential.deactivated_at is not None:
-        raise ValidationError("A deactivated credential is kept for the audit trail and cannot be changed.")
-    if name is not None:
-        credential.name = name
-    if not isinstance(expires_at, Keep):
-        credential.expires_at = expires_at
-    credential.full_clean()
-    credential.save()
-    if targets is not None:
-        targets = list(targets)
-        _refuse_foreign_targets(credential.tenant, targets)
-        credential.targets.set(targets)
-    return credential
-
-
 def credential_rotate(*, credential: Credential) -> IssuedCredential:
     """Replace a credential's token: the old token stops working at once, rules and targets stay.
 
@@ -468,3 +393,134 @@ def encryption_keys_rotate() -> int:
             credential.save(update_fields=["jwt_hs256_secret_encrypted"])
             rotated += 1
     return rotated
+
+
+def tenant_update(*, tenant: Tenant, name: str) -> Tenant:
+    """Rename a tenant. Raises ValidationError when the name is taken or blank."""
+    model_update(instance=tenant, fields=["name"], data={"name": name})
+    return tenant
+
+
+#: The target fields ``target_update`` changes directly; the upstream credential goes through
+#: ``target_set_upstream_auth`` (it is encrypted, and its rules are stated there).
+TARGET_UPDATE_FIELDS = (
+    "slug",
+    "kind",
+    "upstream_url",
+    "timeout_seconds",
+    "hold_new_tools",
+    "validate_arguments",
+)
+
+
+@transaction.atomic
+def target_update(
+    *,
+    target: Target,
+    data: Mapping[str, Any],
+    allowed_origins: Iterable[str] | None = None,
+    trusted_url_hosts: Iterable[str] | None = None,
+) -> Target:
+    """Change a target's settings (``data`` keys of TARGET_UPDATE_FIELDS; the lists when given).
+    Raises ValidationError naming the field (an upstream the SSRF policy refuses, a taken slug ...)."""
+    values = dict(data)
+    if allowed_origins is not None:
+        values["allowed_origins"] = "\n".join(allowed_origins)
+    if trusted_url_hosts is not None:
+        values["trusted_url_hosts"] = "\n".join(h.strip().lower() for h in trusted_url_hosts if h.strip())
+    fields = (*TARGET_UPDATE_FIELDS, "allowed_origins", "trusted_url_hosts")
+    model_update(instance=target, fields=fields, data=values)
+    return target
+
+
+def target_delete(*, target: Target) -> None:
+    """Delete a target (its pinned tools, meters and protections go with it; audit events stay)."""
+    target.delete()
+
+
+@transaction.atomic
+def credential_update(
+    *,
+    credential: Credential,
+    data: Mapping[str, Any],
+    targets: Iterable[Target] | None = None,
+) -> Credential:
+    """Change a credential's ``name`` and ``expires_at`` (keys of ``data``) and, when given, the targets
+    it may reach (of its own tenant only). Raises ValidationError naming the field; a deactivated
+    credential cannot be changed."""
+    if credential.deactivated_at is not None:
+        raise ValidationError("A deactivated credential is kept for the audit trail and cannot be changed.")
+    model_update(instance=credential, fields=("name", "expires_at"), data=data)
+    if targets is not None:
+        targets = list(targets)
+        _refuse_foreign_targets(credential.tenant, targets)
+        credential.targets.set(targets)
+    return credential
+
+
+def allow_rule_update(*, rule: AllowRule, data: Mapping[str, Any]) -> AllowRule:
+    """Change an allow-rule's ``method``, ``path``, ``description`` or ``order``."""
+    values = dict(data)
+    if "method" in values:
+        values["method"] = str(values["method"]).strip().upper()
+    if "path" in values:
+        values["path"] = str(values["path"]).strip()
+    model_update(instance=rule, fields=("method", "path", "description", "order"), data=values)
+    return rule
+
+
+@transaction.atomic
+def allow_rule_delete(*, rule: AllowRule) -> None:
+    """Remove an allow-rule: the route it allowed is denied (unless another rule allows it) within a
+    second in every gateway process."""
+    rule.delete()
+
+
+@dataclass(frozen=True)
+class IssuedApiToken:
+    """An API token and its secret; the secret exists only here, once."""
+
+    api_token: ApiToken
+    token: str
+
+    def __repr__(self) -> str:
+        return f"IssuedApiToken(prefix={self.api_token.prefix!r})"
+
+
+def api_token_create(
+    *, user: User, scope: str, name: str = "", expires_at: datetime | None = None
+) -> IssuedApiToken:
+    """Issue a REST API token acting as ``user`` (``scope`` read or write); the token is returned once.
+    Raises ValidationError for an unknown scope or an inactive user."""
+    if scope not in ApiToken.Scope.values:
+        raise ValidationError({"scope": f"Unknown scope {scope!r}: choose read or write."})
+    if not user.is_active:
+        raise ValidationError({"user": f"User {user.get_username()!r} is inactive."})
+    new = generate_token(API_TOKEN_SCHEME)
+    api_token = ApiToken(
+        user=user,
+        name=name,
+        scope=scope,
+        prefix=new.prefix,
+        secret_hash=new.secret_hash,
+        expires_at=expires_at,
+    )
+    api_token.full_clean()
+    api_token.save()
+    return IssuedApiToken(api_token=api_token, token=new.token)
+
+
+def api_token_revoke(*, api_token: ApiToken) -> ApiToken:
+    """Revoke an API token: refused from the next request on. Idempotent."""
+    if api_token.revoked_at is None:
+        api_token.revoked_at = timezone.now()
+        api_token.save(update_fields=["revoked_at"])
+    return api_token
+
+
+def api_token_mark_used(*, api_token: ApiToken, at_most_every: timedelta = timedelta(minutes=1)) -> None:
+    """Record a token's use, at most once a minute (``update()``: bookkeeping, not a change)."""
+    now = timezone.now()
+    if api_token.last_used_at is None or now - api_token.last_used_at >= at_most_every:
+        ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+        api_token.last_used_at = now

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from audit.views import audit_keys
 from gateway.health import healthz, readyz
@@ -14,4 +15,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("oauth/", include("gateway.oauth.urls")),
     *well_known_urlpatterns,
+    path("api/v1/", include("gateway.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
 ]
+
+handler404 = "gateway.api.errors.not_found"

@@ -16,6 +16,7 @@ from audit.models import AuditEvent
 from audit.records import event_record
 from audit.writer import write_records
 from gateway.models import Credential, Target, Tenant
+from gateway.updates import model_update
 from metering.limiter import LimiterAdmin
 from metering.models import Meter, RollupCursor, UsageRollup
 from metering.rollups import DAY, HOUR, GroupKey, Tally, day_start, hour_start, tally
@@ -52,39 +53,6 @@ def meter_create(
         fail_mode=fail_mode,
         description=description,
     )
-    meter.full_clean()
-    meter.save()
-    return meter
-
-
-@transaction.atomic
-def meter_update(
-    *,
-    meter: Meter,
-    limit: float | None = None,
-    window: str | None = None,
-    route: str | None = None,
-    value_paths: Iterable[str] | None = None,
-    fail_mode: str | None = None,
-    description: str | None = None,
-) -> Meter:
-    """Change what is given (None leaves it as it is), validated as on create; its scope and kind stay.
-
-    The counts of the current window are kept: a lower limit refuses at once when they reach it.
-    Raises ValidationError naming the field.
-    """
-    if limit is not None:
-        meter.limit = limit
-    if window is not None:
-        meter.window = window
-    if route is not None:
-        meter.route = route.strip()
-    if value_paths is not None:
-        meter.value_paths = [path.strip() for path in value_paths]
-    if fail_mode is not None:
-        meter.fail_mode = fail_mode
-    if description is not None:
-        meter.description = description
     meter.full_clean()
     meter.save()
     return meter
@@ -227,3 +195,21 @@ def _rollup(period: str, start: datetime, key: GroupKey, totals: Tally) -> Usage
 def _sortable(key: GroupKey) -> tuple[int, int, int, str]:
     tenant_id, target_id, credential_id, tool = key
     return tenant_id, target_id or 0, credential_id or 0, tool
+
+
+#: The meter fields an update may change (its tenant stays).
+METER_UPDATE_FIELDS = (
+    "target", "credential", "kind", "window", "limit", "route", "value_paths", "fail_mode", "description",
+)  # fmt: skip
+
+
+def meter_update(*, meter: Meter, data: dict[str, object]) -> Meter:
+    """Change a meter; validated as meter_create validates (scope in the tenant, route, JSON paths).
+    Every gateway process reloads it; its counts in the current window are kept."""
+    values = dict(data)
+    if "route" in values:
+        values["route"] = str(values["route"]).strip()
+    if "value_paths" in values and isinstance(values["value_paths"], list):
+        values["value_paths"] = [str(path).strip() for path in values["value_paths"]]
+    model_update(instance=meter, fields=METER_UPDATE_FIELDS, data=values)
+    return meter

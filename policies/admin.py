@@ -4,7 +4,6 @@ tool definitions, reviewed and approved here through ``policies.services.tool_ap
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,27 +26,15 @@ from policies.services import tool_approve
 from policies.tools import ToolDefinitionError, definition_diff, escape_invisible
 from policies.tools.definitions import MAX_DIFF_LINES, review_lines
 
-_METHOD = re.compile(r"^(\*|[A-Z]+)$")
-
 
 class AllowRuleForm(forms.ModelForm):
-    """Normalises the method as ``allow_rule_create`` does and refuses routes that can never match."""
+    """A rule's form; AllowRule.clean normalises the method and refuses routes that can never match."""
 
     class Meta:
         model = AllowRule
         fields = ["credential", "method", "path", "description", "order"]
 
-    def clean_method(self) -> str:
-        method = self.cleaned_data["method"].strip().upper()
-        if not _METHOD.match(method):
-            raise forms.ValidationError("Enter an HTTP method such as POST, or * for any method.")
-        return method
-
-    def clean_path(self) -> str:
-        path = self.cleaned_data["path"].strip()
-        if not path.startswith("/"):
-            raise forms.ValidationError("A path glob starts with /, e.g. /tools/search or /tools/*.")
-        return path
+    # The method and path checks are AllowRule.clean's (the model's full_clean runs on save), stated once.
 
 
 class AllowRuleInline(TenantScopedMixin, admin.TabularInline):

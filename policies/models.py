@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from audit.changes import ChangeLogged
 from gateway.models import Credential
 from policies.tools.definitions import ToolDefinition, escape_invisible
+
+#: An allow-rule's method: an HTTP method name, or ``*`` for any.
+ALLOW_RULE_METHOD = re.compile(r"\*|[A-Z]+")
 
 
 class AllowRule(ChangeLogged, models.Model):
@@ -31,6 +36,19 @@ class AllowRule(ChangeLogged, models.Model):
 
     def change_log_scope(self) -> tuple[int | None, int | None, int | None]:
         return self.credential.tenant_id, None, self.credential_id
+
+    def clean(self) -> None:
+        """The one statement of a rule's shape (the API, the CLI's services and the admin come here): the
+        method upper-cased, an HTTP method name or ``*``; the path glob starting with ``/``."""
+        self.method = (self.method or "").strip().upper()
+        self.path = (self.path or "").strip()
+        errors: dict[str, str] = {}
+        if not ALLOW_RULE_METHOD.fullmatch(self.method):
+            errors["method"] = "Enter an HTTP method such as POST, or * for any method."
+        if not self.path.startswith("/"):
+            errors["path"] = "A path glob starts with /, e.g. /tools/search or /tools/*."
+        if errors:
+            raise ValidationError(errors)
 
 
 class PolicyVersion(models.Model):

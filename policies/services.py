@@ -18,6 +18,7 @@ from audit.records import AuditRecord, event_record, sanitise_record
 from gateway.models import Credential, Target, Tenant
 from gateway.proxy.errors import InvalidRequest
 from gateway.proxy.paths import PROXY_ROOT, check_query_string, normalize_proxy_path
+from gateway.updates import model_update
 from policies.compiler import CompiledCredential, CompiledRule, CompiledTarget
 from policies.models import Filter, PinnedTool, RedactionPolicy
 from policies.tools import ToolDefinition, escape_invisible, review_definition
@@ -322,3 +323,32 @@ def tool_approve(*, pin: PinnedTool, actor: str, served_hash: str | None = None)
     scope = (target.tenant_id, target.id, None)
     record_change(instance=pin, before=before, after=snapshot(pin), actor=actor, scope=scope)
     return pin
+
+
+#: The fields of a filter or redaction policy's scope that an update may change.
+SCOPE_FIELDS = ("target", "credential", "route", "mode", "order")
+
+
+@transaction.atomic
+def filter_update(*, row: Filter, data: dict[str, Any]) -> Filter:
+    """Change a response filter (``paths`` and the scope fields); validated as filter_create validates.
+    Every gateway process reloads its compiled policies."""
+    values = dict(data)
+    if "paths" in values:
+        values["paths"] = [str(p).strip() for p in values["paths"]]
+    if "route" in values:
+        values["route"] = str(values["route"]).strip()
+    model_update(instance=row, fields=("paths", *SCOPE_FIELDS), data=values)
+    return row
+
+
+@transaction.atomic
+def redaction_policy_update(*, row: RedactionPolicy, data: dict[str, Any]) -> RedactionPolicy:
+    """Change a redaction policy (``detectors``, ``action`` and the scope fields)."""
+    values = dict(data)
+    if "detectors" in values:
+        values["detectors"] = [str(d).strip().lower() for d in values["detectors"] if str(d).strip()]
+    if "route" in values:
+        values["route"] = str(values["route"]).strip()
+    model_update(instance=row, fields=("detectors", "action", *SCOPE_FIELDS), data=values)
+    return row

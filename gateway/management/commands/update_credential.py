@@ -56,9 +56,10 @@ class Command(GatewayCommand):
             else None
         )
         with service_errors():
-            credential = credential_update(
-                credential=credential, name=options["name"], expires_at=expires_at, targets=targets
-            )
+            data: dict[str, Any] = {} if options["name"] is None else {"name": options["name"]}
+            if not isinstance(expires_at, Keep):
+                data["expires_at"] = expires_at
+            credential = credential_update(credential=credential, data=data, targets=targets)
         self.emit(options, credential_as_json(credential), "Updated: " + credential_line(credential).strip())
 
 

@@ -11,11 +11,12 @@ import argparse
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
+from django.db import transaction
 
 from gateway.management.commands._cli import GatewayCommand, service_errors, target_by_slug
 from gateway.management.commands.create_target import describe, describe_text, upstream_auth
 from gateway.models import Target
-from gateway.services import target_update
+from gateway.services import target_set_upstream_auth, target_update
 
 CHANGES = (
     "upstream",
@@ -71,17 +72,26 @@ class Command(GatewayCommand):
             auth = {"auth_type": Target.AuthType.NONE}
         elif options["upstream_bearer_file"] or options["upstream_header_file"]:
             auth = upstream_auth(options)
-        with service_errors():
+        given = {
+            "upstream_url": options["upstream"],
+            "timeout_seconds": options["timeout"],
+            "hold_new_tools": options["hold_new_tools"],
+            "validate_arguments": options["argument_validation"],
+        }
+        with service_errors(), transaction.atomic():
             target = target_update(
                 target=target,
-                upstream_url=options["upstream"],
-                timeout_seconds=options["timeout"],
+                data={name: value for name, value in given.items() if value is not None},
                 allowed_origins=_listed(options["allowed_origin"]),
-                hold_new_tools=options["hold_new_tools"],
-                validate_arguments=options["argument_validation"],
                 trusted_url_hosts=_listed(options["trusted_url_host"]),
-                **auth,
             )
+            if auth:
+                target = target_set_upstream_auth(
+                    target=target,
+                    auth_type=auth["auth_type"],
+                    header_name=auth.get("auth_header_name", ""),
+                    secret=auth.get("auth_secret", ""),
+                )
         self.emit(
             options, describe(target), describe_text(target).replace("Created target", "Updated target", 1)
         )

@@ -39,14 +39,16 @@ class Command(GatewayCommand):
             raise CommandError(f"Nothing to change: give at least one of {flags}.")
         meter = meter_by_id(options["id"])
         with service_errors():
+            given = {
+                "limit": options["limit"],
+                "window": options["window"],
+                "route": options["route"],
+                "value_paths": options["value_path"],
+                "fail_mode": options["fail_mode"],
+                "description": options["description"],
+            }
             meter = meter_update(
-                meter=meter,
-                limit=options["limit"],
-                window=options["window"],
-                route=options["route"],
-                value_paths=options["value_path"],
-                fail_mode=options["fail_mode"],
-                description=options["description"],
+                meter=meter, data={key: value for key, value in given.items() if value is not None}
             )
         self.emit(
             options, meter_as_json(meter), f"Updated meter {meter_line(meter)}, fails {meter.fail_mode}."
