@@ -47,6 +47,15 @@ class EgressRefused(OSError):
 
 
 @dataclass(frozen=True, slots=True)
+class PinnedRequest:
+    """Where to send a request so that it reaches the address that was judged (EgressPolicy.pinned)."""
+
+    url: str
+    host_header: str
+    extensions: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class EgressPolicy:
     """The networks and host globs an admin allowed beyond the public internet, and DEBUG's loopback."""
 
@@ -90,6 +99,33 @@ class EgressPolicy:
             reason = self.refusal(host, address)
             if reason is not None:
                 raise EgressRefused(f"upstream host {host!r} refused: {reason}")
+
+    def pinned(self, url: str) -> PinnedRequest:
+        """``url`` resolved once, every address judged, and rewritten to connect to the first one: the
+        host name stays in the Host header and, for https, in SNI and the certificate check, so DNS
+        cannot send the connection elsewhere after the check (blocking; EgressRefused when the host
+        does not resolve or any address is refused). For httpx2 requests of our own (JWKS, webhooks,
+        client metadata documents); the proxy's aiohttp client judges at connect with PolicyResolver.
+        """
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.scheme not in ("http", "https") or not host:
+            raise EgressRefused(f"{url!r} is not an http(s) URL with a host")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = _resolve(host, port)
+        if not addresses:
+            raise EgressRefused(f"host {host!r} does not resolve")
+        for address in addresses:
+            reason = self.refusal(host, address)
+            if reason is not None:
+                raise EgressRefused(f"host {host!r} refused: {reason}")
+        shown = f"[{addresses[0]}]" if addresses[0].version == 6 else str(addresses[0])
+        netloc = f"{shown}:{port}"
+        pinned_url = parts._replace(netloc=netloc, fragment="").geturl()
+        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+        return PinnedRequest(
+            url=pinned_url, host_header=parts.netloc.rpartition("@")[2], extensions=extensions
+        )
 
     def literal_refusal(self, url: str) -> str | None:
         """Why the IP address ``url`` writes out may not be reached; None when allowed or a host name."""

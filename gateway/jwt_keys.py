@@ -61,8 +61,17 @@ def loopback_http_allowed() -> bool:
 
 
 def jwks_url_problem(url: str) -> str | None:
-    """Why ``url`` may not be fetched as a JWKS (None when it may): HTTPS only, except loopback HTTP
-    when :func:`loopback_http_allowed`."""
+    """Why ``url`` may not be fetched as a JWKS (None when it may): its form
+    (:func:`jwks_url_form_problem`), then the upstream address policy on what its host resolves to now."""
+    problem = jwks_url_form_problem(url)
+    if problem or urlsplit(url).scheme == "http":
+        return problem
+    return _address_problem(url)
+
+
+def jwks_url_form_problem(url: str) -> str | None:
+    """Why ``url``'s form rules it out as a JWKS URL: HTTPS only, except loopback HTTP when
+    :func:`loopback_http_allowed`; no user name or password."""
     parts = urlsplit(url)
     if parts.username or parts.password:
         return "a JWKS URL must not carry a user name or password"
@@ -70,7 +79,7 @@ def jwks_url_problem(url: str) -> str | None:
         return None
     if parts.scheme != "https" or not parts.hostname:
         return "a JWKS URL must use https://"
-    return _address_problem(url)
+    return None
 
 
 def _address_problem(url: str) -> str | None:

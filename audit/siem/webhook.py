@@ -6,7 +6,8 @@ Headers: ``Content-Type: application/json``, ``X-Gateway-Timestamp: <unix second
 compares in constant time and refuses a timestamp far from its clock (replays). The body is
 ``{"events": [record, ...]}`` (audit/siem/records.py); a 2xx answer acknowledges the whole batch,
 anything else (or no answer within the timeout) means it is sent again later. The URL's host is
-judged by the upstream address policy (gateway/egress.py) before each delivery; redirects are not
+judged by the upstream address policy (gateway/egress.py) before each delivery, and the request
+sent to the address judged (no DNS rebinding in between); redirects are not
 followed and the answer's body is never read.
 """
 
@@ -21,7 +22,7 @@ import httpx2
 from audit.siem.config import WebhookConfig
 from audit.siem.records import SiemRecord, webhook_body
 from audit.siem.transport import DeliveryError, describe, tls_context
-from gateway.egress import egress_policy
+from gateway.egress import EgressRefused, egress_policy
 
 USER_AGENT = "mcp-gateway-siem/1"
 
@@ -34,10 +35,14 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
 
 def send_webhook(config: WebhookConfig, secret: str, records: list[SiemRecord]) -> None:
     """POST ``records`` as one signed batch; DeliveryError unless the receiver answers 2xx."""
-    egress_policy().check_url(config.url)
+    try:
+        pinned = egress_policy().pinned(config.url)
+    except EgressRefused as exc:
+        raise DeliveryError(f"webhook: {exc}") from None
     body = webhook_body(records)
     timestamp = str(int(time.time()))
     headers = {
+        "Host": pinned.host_header,
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "X-Gateway-Timestamp": timestamp,
@@ -48,7 +53,9 @@ def send_webhook(config: WebhookConfig, secret: str, records: list[SiemRecord]) 
     try:
         with (
             httpx2.Client(verify=verify, timeout=timeout, follow_redirects=False, trust_env=False) as client,
-            client.stream("POST", config.url, content=body, headers=headers) as response,
+            client.stream(
+                "POST", pinned.url, content=body, headers=headers, extensions=pinned.extensions
+            ) as response,
         ):
             status = response.status_code
     except httpx2.TimeoutException:

@@ -5,17 +5,16 @@ fetch is an SSRF risk and is held tighter than an upstream.
 - only public addresses: loopback, private, link-local, metadata and other special addresses are
   refused whatever ``GATEWAY_UPSTREAM_ALLOW`` says (gateway/egress.py's rules with nothing allowed);
 - the connection goes to the address that was judged (the host name is used for SNI, the
-  certificate and the Host header), so DNS cannot rebind it to another address in between;
+  certificate and the Host header), so DNS cannot rebind it to another address in between
+  (``EgressPolicy.pinned``, shared with the JWKS and webhook fetches);
 - the document is at most ``CIMD_MAX_DOCUMENT_SIZE`` bytes, read within ``CIMD_FETCH_TIMEOUT_SECONDS``
   in all.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
-import socket
 import time
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -24,44 +23,25 @@ import httpx2
 from oauth2_provider.cimd import CIMDError
 from oauth2_provider.settings import oauth2_settings
 
-from gateway.egress import EgressPolicy, IPAddress
+from gateway.egress import EgressPolicy, EgressRefused, PinnedRequest
 
 MAX_REDIRECTS = 3
 MIN_MAX_AGE, MAX_MAX_AGE = 300, 86_400
 CIMD_POLICY = EgressPolicy()  # nothing allowed beyond public addresses
 
 
-def judged_address(url: str) -> tuple[IPAddress, str, int]:
-    """The public address to fetch ``url`` from, with its host name and port; CIMDError otherwise."""
+def pinned_request(url: str) -> PinnedRequest:
+    """Where to fetch ``url`` from: a public address its host resolves to, judged once and connected
+    to (gateway/egress.py ``EgressPolicy.pinned``); CIMDError when the URL or its host is refused."""
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise CIMDError("a client metadata document must be fetched over https")
     if parts.username or parts.password or parts.fragment:
         raise CIMDError("a client metadata URL must not carry a user or a fragment")
     try:
-        port = parts.port or 443
-    except ValueError:
-        raise CIMDError("a client metadata URL has an invalid port") from None
-    addresses = _resolve(parts.hostname, port)
-    if not addresses:
-        raise CIMDError(f"host {parts.hostname!r} does not resolve")
-    for address in addresses:
-        reason = CIMD_POLICY.refusal(parts.hostname, address)
-        if reason is not None:
-            raise CIMDError(f"host {parts.hostname!r} refused: {reason}")
-    return addresses[0], parts.hostname, port
-
-
-def _resolve(host: str, port: int) -> list[IPAddress]:
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        return []
-    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+        return CIMD_POLICY.pinned(url)
+    except (EgressRefused, ValueError) as exc:  # ValueError: an invalid port
+        raise CIMDError(f"client metadata URL refused: {exc}") from None
 
 
 class EgressMetadataFetcher:
@@ -84,14 +64,11 @@ class EgressMetadataFetcher:
 
     def _get(self, client: httpx2.Client, url: str, timeout: float) -> str | tuple[dict[str, Any], int]:
         """Fetch ``url`` pinned to its judged address: the redirect location, or the document."""
-        address, host, port = judged_address(url)
-        parts = urlsplit(url)
-        shown = f"[{address}]" if address.version == 6 else str(address)
-        pinned = f"https://{shown}:{port}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
-        headers = {"host": parts.netloc, "accept": "application/json"}
+        pinned = pinned_request(url)
+        headers = {"host": pinned.host_header, "accept": "application/json"}
         try:
             with client.stream(
-                "GET", pinned, headers=headers, timeout=timeout, extensions={"sni_hostname": host}
+                "GET", pinned.url, headers=headers, timeout=timeout, extensions=pinned.extensions
             ) as response:
                 if response.is_redirect and "location" in response.headers:
                     return str(response.headers["location"])

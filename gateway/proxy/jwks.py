@@ -23,7 +23,8 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWKError
 
 from gateway.conf import GatewaySettings
-from gateway.jwt_keys import ES256, RS256, UnusableKey, jwks_url_problem, public_key_algorithm
+from gateway.egress import EgressRefused, egress_policy
+from gateway.jwt_keys import ES256, RS256, UnusableKey, jwks_url_form_problem, public_key_algorithm
 
 logger = logging.getLogger(__name__)
 
@@ -95,13 +96,21 @@ class JwksCache:
             entry.keys, entry.fetched_at = keys, time.monotonic()
 
     async def _fetch(self, url: str) -> dict[str, tuple[object, str]]:
-        # Judged again at each fetch, as its host resolves now (DNS rebinding); resolving blocks, so
-        # it runs off the event loop (a fetch is rare: keys are cached, refetches bounded).
-        problem = await asyncio.to_thread(jwks_url_problem, url)
+        # Judged again at each fetch, as its host resolves now, and the request pinned to the address
+        # judged (DNS rebinding); resolving blocks, so it runs off the event loop (a fetch is rare:
+        # keys are cached, refetches bounded).
+        problem = jwks_url_form_problem(url)
         if problem:
             raise JwksError(problem)
+        try:
+            pinned = await asyncio.to_thread(egress_policy().pinned, url)
+        except EgressRefused as exc:
+            raise JwksError(str(exc)) from None
         client = self._client_for_loop()
-        async with client.stream("GET", url, headers={"accept": "application/json"}) as response:
+        headers = {"accept": "application/json", "host": pinned.host_header}
+        async with client.stream(
+            "GET", pinned.url, headers=headers, extensions=pinned.extensions
+        ) as response:
             if response.status_code != 200:
                 raise JwksError(f"HTTP {response.status_code}")
             body = bytearray()

@@ -188,3 +188,21 @@ def test_a_jwks_url_pointing_at_cloud_metadata_is_refused():
 
     assert "metadata" in (jwks_url_problem("https://169.254.169.254/keys") or "")
     assert jwks_url_problem("https://93.184.215.14/.well-known/jwks.json") is None
+
+
+def test_a_pinned_request_connects_to_the_address_that_was_judged(monkeypatch):
+    # given: the name resolves to a public address now, and would resolve inside a moment later
+    answers = iter(["93.184.215.14"])
+    monkeypatch.setattr(
+        "gateway.egress.socket.getaddrinfo",
+        lambda *a, **k: [(2, 1, 6, "", (next(answers, "169.254.169.254"), 443))],
+    )
+    # when
+    pinned = STRICT.pinned("https://keys.rebind.example/jwks.json?v=1")
+    # then: the request goes to the judged address, the name kept for Host, SNI and the certificate
+    assert pinned.url == "https://93.184.215.14:443/jwks.json?v=1"
+    assert pinned.host_header == "keys.rebind.example"
+    assert pinned.extensions == {"sni_hostname": "keys.rebind.example"}
+    # and a name that resolves inside is refused before any connection
+    with pytest.raises(EgressRefused, match=r"169\.254\.169\.254"):
+        STRICT.pinned("https://keys.rebind.example/jwks.json")

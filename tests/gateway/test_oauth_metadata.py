@@ -16,7 +16,7 @@ from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
 from oauth2_provider.cimd import CIMDError
 
 from gateway.models import Target, Tenant
-from gateway.oauth.cimd import EgressMetadataFetcher, judged_address, max_age
+from gateway.oauth.cimd import EgressMetadataFetcher, max_age, pinned_request
 from tests.conftest import Gateway, run
 from tests.gateway.oauth_support import ADMIN_PASSWORD, REDIRECT_URI, AdminBrowser, code_result
 
@@ -249,7 +249,7 @@ def test_a_code_is_exchanged_once_and_its_refresh_token_rotates(gateway, target,
 )
 def test_a_client_metadata_document_is_never_fetched_from_a_private_address(url):
     with pytest.raises(CIMDError):
-        judged_address(url)
+        pinned_request(url)
     with pytest.raises(CIMDError):
         EgressMetadataFetcher().fetch(url)
 
