@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from gateway.crypto import encrypt_secret, rotate_secret
@@ -52,16 +53,18 @@ def tenant_create(
 def tenant_delete(*, tenant: Tenant) -> None:
     """Delete a tenant with everything it owns (targets, credentials, rules, meters, protections).
 
-    Raises ValidationError, deleting nothing, when audit events refer to one of its credentials: the
+    Raises ProtectedError, deleting nothing, when audit events refer to one of its credentials: the
     audit trail must keep pointing at them. Each deleted row, cascaded ones included, is recorded in
     the change log.
     """
     audited = audited_credential_ids(tenant.credentials.values_list("pk", flat=True))
     if audited:
-        names = ", ".join(sorted(str(c) for c in tenant.credentials.filter(pk__in=audited)))
-        raise ValidationError(
+        kept = list(tenant.credentials.filter(pk__in=audited))
+        names = ", ".join(sorted(str(c) for c in kept))
+        raise ProtectedError(
             f"Tenant {tenant.name!r} cannot be deleted: audit events refer to its credentials {names}, "
-            "and the audit trail must keep pointing at them."
+            "and the audit trail must keep pointing at them.",
+            set(kept),
         )
     tenant.delete()
 
