@@ -57,8 +57,8 @@ def parse_moment(value: str, *, end_of_day: bool) -> datetime:
 def other_parameters(changelist: ChangeList, own: list[str]) -> list[tuple[str, str]]:
     """The list's other query parameters, as hidden inputs of a filter's form, so that submitting it
     keeps the other filters, the search and the ordering."""
-    params: dict[str, list[str]] = changelist.params  # type: ignore[assignment]
-    return [(name, value) for name, values in params.items() if name not in own for value in values]
+    params: dict[str, str] = changelist.params  # the last value of each (Django's ChangeList)
+    return [(name, value) for name, value in params.items() if name not in own]
 
 
 class PeriodFilter(admin.ListFilter):

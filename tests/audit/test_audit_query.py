@@ -98,6 +98,16 @@ def test_the_recent_period_links_list_the_events_since_then(admin, acme):
     assert listed(admin, since=since) == {"just-now"}
 
 
+def test_a_filter_typed_in_keeps_the_other_filters_the_search_and_the_order(admin, acme):
+    page = admin.get(reverse(LIST), {"tool": "search", "since": "2026-10-01", "q": "req", "o": "1"})
+    html = page.content.decode()
+
+    for name, value in [("tool", "search"), ("since", "2026-10-01"), ("q", "req"), ("o", "1")]:
+        assert f'<input type="hidden" name="{name}" value="{value}">' in html
+    # the period, credential-name and reason forms and the search box; not the tool's own form
+    assert html.count('<input type="hidden" name="tool"') == 4
+
+
 def test_events_are_filtered_by_tenant_and_by_target(admin, acme, globex):
     docs, wiki = make_target(acme, "docs"), make_target(acme, "wiki")
     event("acme-docs", acme, target=docs)
