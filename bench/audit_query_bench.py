@@ -235,6 +235,24 @@ def run_cases(rounds: int, show_plans: bool) -> list[tuple[str, float, int]]:
     return figures
 
 
+def selector_plans() -> None:
+    """``audit_event_list`` as the API (and a reviewer scoped to several tenants) calls it: the newest
+    100 events of two tenants, alone and with a tool."""
+    from django.db import connection
+
+    from audit.selectors import audit_event_list
+
+    for what, criteria in [
+        ("two small tenants", {"tenant_ids": [19, 20]}),
+        ("two large tenants", {"tenant_ids": [1, 2]}),
+        ("two tenants + tool", {"tenant_ids": [19, 20], "tool": "tool-39"}),
+    ]:
+        sql, params = audit_event_list(**criteria)[:100].query.sql_with_params()  # type: ignore[arg-type]
+        with connection.cursor() as cursor:
+            print(f"\n== audit_event_list, {what}")
+            print(explain(cursor.mogrify(sql, params)))
+
+
 def date_hierarchy_plan() -> None:
     """What the admin's date hierarchy would ask at its year level (why the list uses a period filter)."""
     from django.db import connection
@@ -284,6 +302,7 @@ def main() -> None:
             cursor.execute("ANALYZE audit_auditevent")
         figures = run_cases(options.rounds, not options.no_plans)
         if not options.no_plans:
+            selector_plans()
             date_hierarchy_plan()
         print("\n| filter | median ms | queries |\n|---|---:|---:|")
         for what, median, count in figures:
