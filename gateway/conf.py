@@ -88,6 +88,12 @@ SPECS: dict[str, Spec] = {
     "OAUTH_REFRESH_TOKEN_SECONDS": Spec(
         int, 2_592_000, 60, 31_536_000, "lifetime of an OAuth refresh token (rotated on each use)"
     ),
+    "OAUTH_REGISTRATIONS_PER_HOUR": Spec(
+        int, 20, 0, 1_000_000, "OAuth client registrations per client address and hour before 429 (0: off)"
+    ),
+    "OAUTH_UNCONSENTED_CLIENT_HOURS": Spec(
+        int, 24, 1, 8760, "hours a registered OAuth client no admin consented to is kept"
+    ),
 }
 
 METRICS_TOKEN_MIN_LENGTH = 16
@@ -128,6 +134,8 @@ class GatewaySettings:
     siem_file_dir: str
     oauth_access_token_seconds: int
     oauth_refresh_token_seconds: int
+    oauth_registrations_per_hour: int
+    oauth_unconsented_client_hours: int
     redis_url: str
     encryption_keys: tuple[str, ...]
 

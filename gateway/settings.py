@@ -250,6 +250,21 @@ CELERY_BEAT_SCHEDULE["deliver-siem"] = {
     "options": {"expires": 30.0},
 }
 CELERY_BEAT_SCHEDULE["audit-retention"] = {"task": "audit.retention", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["oauth-prune-unconsented"] = {
+    "task": "gateway.oauth_prune_unconsented",
+    "schedule": 3600.0,
+}
+
+# Django's caches: "throttle" holds counts every gateway process must share (the OAuth registration
+# limit, gateway/oauth/throttle.py): in Redis when REDIS_URL is set, else in this process's memory.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "gw"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
+    ),
+}
 
 LOGGING = {
     "version": 1,

@@ -24,6 +24,8 @@ GATEWAY = {
     # Every test agent calls from 127.0.0.1 and many tests fail to authenticate on purpose: the
     # brute-force guard is off unless a test (or a gateway process it starts) turns it on.
     "AUTH_FAILURES_PER_MINUTE": GATEWAY.get("AUTH_FAILURES_PER_MINUTE", "0"),
+    # Likewise the OAuth registration throttle (tests/gateway/test_oauth_registration_limits.py turns it on).
+    "OAUTH_REGISTRATIONS_PER_HOUR": GATEWAY.get("OAUTH_REGISTRATIONS_PER_HOUR", "0"),
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}  # pytest captures logs itself
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

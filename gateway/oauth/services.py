@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from oauth2_provider.models import AbstractApplication, get_application_model
 
+from gateway.conf import gateway_settings
 from gateway.models import Credential, Target
 from gateway.oauth.models import OAuthClient
 from gateway.oauth.scopes import MCP_SCOPE, scope_route
@@ -103,3 +106,27 @@ def oauth_consent_grant(
         if (method, path) not in existing:
             allow_rule_create(credential=credential, method=method, path=path, description="OAuth consent")
     return binding
+
+
+def oauth_unconsented_clients_prune(*, now: datetime | None = None) -> int:
+    """Delete the clients registered by dynamic registration or a metadata document that no admin has
+    consented to (so bound to no credential) within GATEWAY_OAUTH_UNCONSENTED_CLIENT_HOURS; return
+    how many. Clients an admin created, and every consented one, are kept."""
+    hours = gateway_settings().oauth_unconsented_client_hours
+    cutoff = (now or timezone.now()) - timedelta(hours=hours)
+    Application = get_application_model()
+    stale = Application.objects.filter(
+        registration_source__in=[Application.RegistrationSource.DCR, Application.RegistrationSource.CIMD],
+        gateway_client__isnull=True,
+        created__lt=cutoff,
+    )
+    deleted = 0
+    for pks in _chunks(list(stale.values_list("pk", flat=True)), 1000):
+        _, per_model = Application.objects.filter(pk__in=pks).delete()
+        deleted += per_model.get(Application._meta.label, 0)
+    return deleted
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

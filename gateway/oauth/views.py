@@ -22,6 +22,7 @@ from gateway.models import Target
 from gateway.oauth.scopes import MCP_SCOPE, describe_scope
 from gateway.oauth.selectors import consent_problem, resource_target
 from gateway.oauth.services import oauth_consent_grant
+from gateway.oauth.throttle import registration_quota
 
 MAX_REGISTRATION_BYTES = 16 * 1024
 
@@ -127,7 +128,8 @@ class ConsentView(AuthorizationView):  # type: ignore[misc]
 
 
 class BoundedRegistrationView(DynamicClientRegistrationView):  # type: ignore[misc]
-    """RFC 7591 registration, its body bounded (the gateway reads no unbounded request body)."""
+    """RFC 7591 registration, its body bounded (the gateway reads no unbounded request body) and the
+    registrations per client address and hour limited (gateway/oauth/throttle.py)."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         declared = request.META.get("CONTENT_LENGTH") or "0"
@@ -135,6 +137,19 @@ class BoundedRegistrationView(DynamicClientRegistrationView):  # type: ignore[mi
             return _json(
                 {"error": "invalid_client_metadata", "error_description": "Registration body too large"}, 413
             )
+        quota = registration_quota(request.META.get("REMOTE_ADDR") or "")
+        if not quota.allowed:
+            refused = _json(
+                {
+                    "error": "temporarily_unavailable",
+                    "error_description": (
+                        f"Too many registrations from this address: retry in {quota.retry_after} s"
+                    ),
+                },
+                429,
+            )
+            refused["Retry-After"] = str(quota.retry_after)
+            return refused
         response: HttpResponse = super().post(request, *args, **kwargs)
         return response
 
