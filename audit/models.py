@@ -181,3 +181,43 @@ class AuditVerification(models.Model):
 def in_chain(tenant_id: int | None) -> Q:
     """The events (or seals) of the chain of ``tenant_id``; None is the chain of events without tenant."""
     return Q(tenant__isnull=True) if tenant_id is None else Q(tenant_id=tenant_id)
+
+
+class AuditExport(models.Model):
+    """One export of a tenant's audit events for a period, requested from the admin and written in the
+    background (audit/exports/): its progress while it runs, then its file under GATEWAY_EXPORT_DIR
+    (with the signed manifest beside it, ``<file>.manifest.json``) or the reason it failed."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSONL = "jsonl", "JSON Lines"
+        PDF = "pdf", "PDF summary"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Running"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey(
+        Tenant, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    requested_by = models.CharField(max_length=150, help_text="The user who asked for the export.")
+    requested_at = models.DateTimeField(db_index=True)
+    since = models.DateTimeField(help_text="First moment of the period (included).")
+    until = models.DateTimeField(help_text="End of the period (excluded).")
+    format = models.CharField(max_length=10, choices=Format.choices)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    events = models.PositiveBigIntegerField(default=0, help_text="Events written so far.")
+    file_name = models.CharField(max_length=300, blank=True, help_text="Under GATEWAY_EXPORT_DIR.")
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_format_display()} export #{self.pk} ({self.get_state_display()})"

@@ -11,3 +11,11 @@ from audit.services import audit_seal_run
 def seal_audit() -> dict[str, int]:
     """Seal every chain's new audit events (Celery beat runs it every minute; see CELERY_BEAT_SCHEDULE)."""
     return audit_seal_run().as_dict()
+
+
+@shared_task(name="audit.export")
+def export_audit(export_id: int) -> str:
+    """Write the admin's export ``export_id`` (queued by ``audit_export_request``); returns its state."""
+    from audit.exports.services import audit_export_run
+
+    return audit_export_run(export_id=export_id).state

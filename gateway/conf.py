@@ -82,6 +82,7 @@ SPECS: dict[str, Spec] = {
     "AUTH_FAILURES_PER_MINUTE": Spec(
         int, 30, 0, 1_000_000, "failed authentications per client address and minute before 429 (0: off)"
     ),
+    "EXPORT_DIR": Spec(str, "var/exports", doc="directory the admin's audit exports are written to"),
 }
 
 METRICS_TOKEN_MIN_LENGTH = 16
@@ -118,6 +119,7 @@ class GatewaySettings:
     metrics_token: str = field(repr=False)
     metrics_allow: str
     auth_failures_per_minute: int
+    export_dir: str
     redis_url: str
     encryption_keys: tuple[str, ...]
 
