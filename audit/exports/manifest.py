@@ -7,22 +7,25 @@ Layout (version 1), a JSON object:
   export file, ``events`` in it), ``tenant`` (id, name), ``period`` (``since`` included, ``until``
   excluded, canonical UTC times), ``exported_at``, ``seals`` (each covered seal as stored: tenant id,
   sequence, first and last event id, event count, Merkle root, manifest SHA-256, previous hash,
-  created_at, key id, signature, seal hash), ``unsealed`` (``[id, leaf hash]`` of every exported event
-  not sealed yet: the manifest's signature is then their only proof) and ``missing`` (``[sequence, id]``
-  of events a covered seal lists that were no longer in the database when exported);
+  created_at, key id, signature, seal hash), ``unsealed`` (``events``: how many exported events are not
+  sealed yet, ``sha256``: of their ``(id, leaf)`` list packed like a seal's, 40 bytes an entry; the
+  manifest's signature is then their only proof) and ``missing`` (``[sequence, id]`` of events a
+  covered seal lists that were no longer in the database when exported);
 - ``signature``: ``algorithm`` Ed25519, ``key_id`` and ``value`` (hex) over the statement's canonical
   JSON (orjson, sorted keys, no whitespace), by the gateway's current audit signing key;
-- ``evidence``, for event exports: per covered seal, ``leaves`` (its stored list of ``(id, leaf)``
-  entries, base64; its SHA-256 is signed in the seal) and ``outside_period`` (the canonical form of
-  each event of the seal that is not an event of the export: it lies outside the period). It needs no
-  signature of its own: the seals' signatures prove the leaves, the leaves prove those events.
+- ``evidence``: ``seals``, for event exports, per covered seal its ``sequence``, ``leaves`` (its stored
+  list of ``(id, leaf)`` entries, base64; its SHA-256 is signed in the seal) and ``outside_period``
+  (the canonical form of each of its events that is not an event of the export: it lies outside the
+  period); and ``unsealed``, the ``[id, leaf hex]`` list the statement's digest covers. Evidence needs no
+  signature of its own: the signatures prove the lists, the lists prove the events. It is written as it
+  is read, so a manifest is made in constant memory too.
 
 **Covered seals**: the seals of the exported events, every seal of the tenant made during the period,
 and the first one made after it. A seal that straddles the period's start or end is covered whole: its
 events outside the period are shown in ``outside_period``, so the verifier sees that every event of
 the seal is either in the file or outside the period, and an event of the period removed from the file
 (or from the database before the export) is found. A PDF's manifest states the same seals and unsealed
-events but carries no evidence: the summary holds no events to check against them.
+events but carries no seal evidence: the summary holds no events to check against them.
 """
 
 from __future__ import annotations
@@ -39,7 +42,14 @@ from typing import IO, Any
 
 import orjson
 
-from audit.canonical import EVENT_FIELDS, canonical_event, canonical_time, event_leaf, unpack_manifest
+from audit.canonical import (
+    EVENT_FIELDS,
+    canonical_event,
+    canonical_time,
+    event_leaf,
+    pack_manifest,
+    unpack_manifest,
+)
 from audit.exports.events import period_events
 from audit.models import AuditEvent, AuditSeal
 from audit.signing import current_signing_key, sign
@@ -47,6 +57,7 @@ from audit.signing import current_signing_key, sign
 MANIFEST_FORMAT = "mcp-gateway-audit-export-manifest"
 MANIFEST_VERSION = 1
 MANIFEST_SUFFIX = ".manifest.json"
+_BASE64_CHUNK = 3 * 40 * 1024  # bytes of a seal's leaf list encoded at a time
 _IDS_PER_QUERY = 900  # ids per ``id IN (...)``: within SQLite's oldest parameter limit
 SEAL_HEADER_FIELDS = (
     "tenant_id",
@@ -110,11 +121,13 @@ def write_manifest(*, scope: ExportScope, file: ExportFile, path: Path, now: dat
     """Write the manifest of ``file`` to ``path`` (call inside the export's snapshot)."""
     seal_ids = covered_seal_ids(scope)
     headers = [_seal_header(seal) for seal in _seals(seal_ids).defer("manifest")]
-    unsealed = list(_unsealed_leaves(scope))
     missing: list[list[int]] = []
     with tempfile.TemporaryFile() as evidence:
-        if file.format != "pdf":
-            _write_evidence(evidence, scope, seal_ids, missing)
+        evidence.write(b'{"seals":')
+        _write_seal_evidence(evidence, scope, seal_ids if file.format != "pdf" else set(), missing)
+        evidence.write(b',"unsealed":')
+        unsealed = _write_unsealed(evidence, scope)
+        evidence.write(b"}")
         statement = {
             "version": MANIFEST_VERSION,
             "file": {
@@ -141,12 +154,11 @@ def write_manifest(*, scope: ExportScope, file: ExportFile, path: Path, now: dat
         with path.open("wb") as out:
             out.write(orjson.dumps(head)[:-1])  # the object left open for the members below
             out.write(b',"signature":' + orjson.dumps(signature))
-            if file.format != "pdf":
-                out.write(b',"evidence":')
-                evidence.seek(0)
-                shutil.copyfileobj(evidence, out)
+            out.write(b',"evidence":')
+            evidence.seek(0)
+            shutil.copyfileobj(evidence, out)
             out.write(b"}\n")
-    return ManifestFacts(seals=len(headers), unsealed=len(unsealed), missing=len(missing))
+    return ManifestFacts(seals=len(headers), unsealed=unsealed["events"], missing=len(missing))
 
 
 def covered_seal_ids(scope: ExportScope) -> set[int]:
@@ -173,32 +185,39 @@ def _seal_header(seal: AuditSeal) -> dict[str, Any]:
     return header
 
 
-def _unsealed_leaves(scope: ExportScope) -> Iterable[list[Any]]:
-    """``[id, leaf hex]`` of the period's events not sealed yet, ids ascending, a page at a time."""
+def _write_unsealed(out: IO[bytes], scope: ExportScope) -> dict[str, Any]:
+    """Write ``[id, leaf hex]`` of the period's events not sealed yet, ids ascending, a page at a time;
+    returns their count and the SHA-256 of their packed list (see module doc)."""
     query = period_events(tenant_id=scope.tenant_id, since=scope.since, until=scope.until)
     query = query.filter(seal__isnull=True).order_by("id")
-    last = 0
+    digest, count, last = hashlib.sha256(), 0, 0
+    out.write(b"[")
     while page := list(query.filter(id__gt=last).values(*EVENT_FIELDS)[:1000]):
-        for row in page:
-            yield [row["id"], event_leaf(row).hex()]
+        entries = [(row["id"], event_leaf(row)) for row in page]
+        digest.update(pack_manifest(entries))
+        listed = orjson.dumps([[event_id, leaf.hex()] for event_id, leaf in entries])[1:-1]
+        out.write((b"," if count else b"") + listed)
+        count += len(entries)
         last = page[-1]["id"]
+    out.write(b"]")
+    return {"events": count, "sha256": digest.hexdigest()}
 
 
-def _write_evidence(out: IO[bytes], scope: ExportScope, seal_ids: set[int], missing: list[list[int]]) -> None:
+def _write_seal_evidence(
+    out: IO[bytes], scope: ExportScope, seal_ids: set[int], missing: list[list[int]]
+) -> None:
     """The evidence array, one covered seal at a time (one seal's leaves in memory at most)."""
     out.write(b"[")
     for position, seal_id in enumerate(_seals(seal_ids).values_list("id", flat=True)):
         seal = AuditSeal.objects.only("sequence", "manifest").get(id=seal_id)
         raw = bytes(seal.manifest)
-        outside = list(
-            _outside_period(scope, seal.sequence, [event for event, _ in unpack_manifest(raw)], missing)
-        )
-        item = {
-            "sequence": seal.sequence,
-            "leaves": base64.b64encode(raw).decode(),
-            "outside_period": outside,
-        }
-        out.write((b"," if position else b"") + orjson.dumps(item))
+        ids = [event_id for event_id, _ in unpack_manifest(raw)]
+        outside = list(_outside_period(scope, seal.sequence, ids, missing))
+        out.write(b"," if position else b"")
+        out.write(b'{"sequence":%d,"leaves":"' % seal.sequence)
+        for start in range(0, len(raw), _BASE64_CHUNK):  # a whole number of 3-byte groups: no padding inside
+            out.write(base64.b64encode(raw[start : start + _BASE64_CHUNK]))
+        out.write(b'","outside_period":' + orjson.dumps(outside) + b"}")
     out.write(b"]")
 
 

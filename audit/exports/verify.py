@@ -26,7 +26,15 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from audit.canonical import EVENT_FIELDS, event_leaf, leaf_hash, merkle_root, seal_document, unpack_manifest
+from audit.canonical import (
+    EVENT_FIELDS,
+    event_leaf,
+    leaf_hash,
+    merkle_root,
+    pack_manifest,
+    seal_document,
+    unpack_manifest,
+)
 from audit.exports.formats import row_from_csv, row_from_line
 from audit.exports.manifest import MANIFEST_FORMAT, MANIFEST_VERSION, statement_bytes
 
@@ -115,10 +123,18 @@ def verify_export(*, data_path: Path, manifest_path: Path, keys: TrustedKeys) ->
         return report
     head: list[ExportProblem] = []
     _check_manifest_signature(manifest, keys, head)
-    seals = _check_seals(statement, scope, keys, head, report)
+    try:
+        seals = _check_seals(statement, scope, keys, head, report)
+    except (KeyError, TypeError, ValueError) as error:
+        head.append(ExportProblem("manifest", f"the manifest's seals cannot be read: {error!r}"))
+        seals = {}
     event_problems: list[ExportProblem] = []
     if file_facts.get("format") in ("csv", "jsonl"):
-        expected = _check_evidence(manifest, statement, seals, scope, head)
+        try:
+            expected = _check_evidence(manifest, statement, seals, scope, head)
+        except (KeyError, TypeError, ValueError) as error:
+            head.append(ExportProblem("manifest", f"the manifest's evidence cannot be read: {error!r}"))
+            expected = _Expected()
         _check_events(data_path, file_facts["format"], scope, expected, event_problems, report)
     tail = _check_file(data_path, file_facts)
     report.problems = head + event_problems + tail
@@ -220,7 +236,7 @@ def _check_evidence(
 ) -> _Expected:
     """Each seal's leaves against what it signed; the events shown outside the period against them."""
     expected = _Expected()
-    evidence = {int(item["sequence"]): item for item in manifest.get("evidence", [])}
+    evidence = {int(item["sequence"]): item for item in manifest["evidence"]["seals"]}
     for number, header in sorted(seals.items()):
         item = evidence.get(number)
         leaves = _seal_leaves(number, header, item, out)
@@ -230,11 +246,25 @@ def _check_evidence(
             expected.sealed[event_id] = (number, leaf)
         for text in item.get("outside_period", []):
             _check_outside(number, str(text).encode(), leaves, scope, expected, out)
-    for event_id, leaf in statement.get("unsealed", []):
-        expected.unsealed[int(event_id)] = bytes.fromhex(leaf)
+    _unsealed(statement, manifest["evidence"]["unsealed"], expected, out)
     for number, event_id in statement.get("missing", []):
         expected.missing[int(event_id)] = int(number)
     return expected
+
+
+def _unsealed(
+    statement: dict[str, Any], listed: list[Any], expected: _Expected, out: list[ExportProblem]
+) -> None:
+    """The unsealed events' leaves, when their list is the one the statement signs."""
+    entries = [(int(event_id), bytes.fromhex(leaf)) for event_id, leaf in listed]
+    signed = statement["unsealed"]
+    if (
+        len(entries) != signed["events"]
+        or hashlib.sha256(pack_manifest(entries)).hexdigest() != signed["sha256"]
+    ):
+        out.append(ExportProblem("manifest", "the list of unsealed events is not the one the manifest signs"))
+        return
+    expected.unsealed.update(entries)
 
 
 def _seal_leaves(

@@ -85,9 +85,12 @@ def test_the_manifest_proves_a_straddling_seals_events_outside_the_period_and_li
     export("acme", tmp_path / "acme.csv", "csv")
     manifest = json.loads((tmp_path / "acme.csv.manifest.json").read_text())
 
-    outside = [json.loads(text)["id"] for item in manifest["evidence"] for text in item["outside_period"]]
+    outside = [
+        json.loads(text)["id"] for item in manifest["evidence"]["seals"] for text in item["outside_period"]
+    ]
     assert sorted(outside) == sorted(trail["before"] + trail["after"])
-    assert [event_id for event_id, _ in manifest["statement"]["unsealed"]] == trail["unsealed"]
+    assert [event_id for event_id, _ in manifest["evidence"]["unsealed"]] == trail["unsealed"]
+    assert manifest["statement"]["unsealed"]["events"] == 1
     assert [s["sequence"] for s in manifest["statement"]["seals"]] == [1, 2, 3]
     assert manifest["signature"]["algorithm"] == "Ed25519"
 
@@ -185,7 +188,7 @@ def test_an_event_moved_from_the_file_into_the_manifests_outside_evidence_is_cau
     path.write_bytes(b"".join(lines))
     manifest_path = tmp_path / "acme.jsonl.manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["evidence"][0]["outside_period"].append(hidden.rstrip(b"\n").decode())
+    manifest["evidence"]["seals"][0]["outside_period"].append(hidden.rstrip(b"\n").decode())
     manifest_path.write_text(json.dumps(manifest))
 
     ok, report = verify(path, public_key_file(tmp_path))
