@@ -1,13 +1,14 @@
-"""Reads of the audit app: the state of each chain of seals, for the admin."""
+"""Reads of the audit app: the state of each chain of seals, for the admin; who may see which export."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Count, Max
+from django.db.models import Count, Max, QuerySet
 
-from audit.models import AuditEvent, AuditSeal, AuditVerification, in_chain
+from audit.models import AuditEvent, AuditExport, AuditSeal, AuditVerification, in_chain
 from gateway.models import Tenant
 
 
@@ -57,3 +58,20 @@ def seal_chain_status(*, now: datetime) -> list[ChainStatus]:
             )
         )
     return sorted(statuses, key=lambda status: status.tenant_name)
+
+
+def export_visible_to(user: Any, export: AuditExport) -> bool:
+    """Whether ``user`` may see ``export`` and download its file: the one place this is decided.
+
+    For now any active staff user or superuser (the admin's own gate); the reviewer role, bound to
+    one tenant, narrows it here (see :func:`exports_visible_to`, which must agree).
+    """
+    return bool(getattr(user, "is_active", False) and (user.is_superuser or user.is_staff))
+
+
+def exports_visible_to(user: Any) -> QuerySet[AuditExport]:
+    """The exports ``user`` may see, newest first (the list form of :func:`export_visible_to`)."""
+    exports = AuditExport.objects.order_by("-requested_at", "-id")
+    if not getattr(user, "is_active", False) or not (user.is_superuser or user.is_staff):
+        return exports.none()
+    return exports
