@@ -251,3 +251,20 @@ def test_a_period_without_events_gives_an_empty_export_that_still_verifies(trail
     assert ok, report["first_problem"]
     assert report["events"] == 0
     assert path.read_text().startswith("id,event_id,created_at")
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_guarded_and_still_verify(trail, tmp_path):
+    tenant = trail["tenant"]
+    write_events_at(tenant.id, [30.5], tool='=HYPERLINK("http://evil")', reason="'quoted\r\nnext line")
+    path = tmp_path / "acme.csv"
+    export("acme", path, "csv")
+
+    ok, report = verify(path, public_key_file(tmp_path))
+
+    assert ok, report["first_problem"]
+    with path.open(newline="") as source:
+        rows = list(csv.reader(source))
+    columns = rows[0]
+    [guarded] = [row for row in rows[1:] if "HYPERLINK" in row[columns.index("tool")]]
+    assert guarded[columns.index("tool")] == '\'=HYPERLINK("http://evil")'
+    assert guarded[columns.index("reason")] == "''quoted\r\nnext line"
