@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString
 
 from audit.changes import changes_by
 from audit.exports.manifest import manifest_path_for
-from audit.exports.services import audit_export_request, export_file_path
+from audit.exports.services import audit_export_request, audit_export_retry, export_file_path
 from audit.models import AuditEvent, AuditExport, AuditSeal, AuditVerification
 from audit.selectors import export_visible_to, exports_visible_to, seal_chain_status
 from audit.signing import ALGORITHM, public_keys
@@ -207,6 +207,16 @@ class AuditExportAdmin(ReadOnlyAdmin):
     list_filter = ["state", "format", "tenant"]
     list_select_related = ["tenant"]
     change_list_template = "admin/audit/auditexport/change_list.html"
+    actions = ["run_again"]
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return True  # the rows an action gets are get_queryset's: only exports the user may see
+
+    @admin.action(description="Run the selected failed or stalled exports again", permissions=["retry"])
+    def run_again(self, request: HttpRequest, queryset: QuerySet[AuditExport]) -> None:
+        now = timezone.now()
+        queued = sum(audit_export_retry(export=export, now=now) for export in queryset)
+        self.message_user(request, f"Queued {queued} export(s) again (only failed or stalled ones are).")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AuditExport]:
         return exports_visible_to(request.user).select_related("tenant")
@@ -237,6 +247,8 @@ class AuditExportAdmin(ReadOnlyAdmin):
     def progress_shown(self, export: AuditExport) -> SafeString:
         if export.state == AuditExport.State.FAILED:
             return format_html("failed: {}", export.error)
+        if export.is_stalled(timezone.now()):
+            return format_html("stalled at {}% since {} (run it again)", export.progress, export.updated_at)
         if export.state == AuditExport.State.READY:
             return format_html("ready: {} events, {} bytes", export.events, export.size_bytes)
         return format_html(

@@ -4,6 +4,7 @@ tamper-evident, and the record of each verification of those seals."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 from django.db import models
 from django.db.models import Q
@@ -214,6 +215,11 @@ class AuditExport(models.Model):
     size_bytes = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the runner last saved progress (a stalled export stops moving).",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -221,3 +227,14 @@ class AuditExport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_format_display()} export #{self.pk} ({self.get_state_display()})"
+
+    def is_stalled(self, now: datetime) -> bool:
+        """Running, but no progress saved for :data:`EXPORT_STALLED_AFTER`: its process likely stopped
+        (a restart ends the in-process runner; a Celery worker lost mid-task does not retry)."""
+        moved = self.updated_at or self.requested_at
+        return self.state == self.State.RUNNING and now - moved > EXPORT_STALLED_AFTER
+
+
+#: Progress is saved at least every second while events are written; a PDF's summary queries or the
+#: first count may run minutes on a large period, hence the margin.
+EXPORT_STALLED_AFTER = timedelta(minutes=15)

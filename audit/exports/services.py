@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.exports.events import export_snapshot, period_events
@@ -154,6 +155,27 @@ def audit_export_request(
     return export
 
 
+def audit_export_retry(*, export: AuditExport, now: datetime) -> bool:
+    """Queue a failed or stalled export (see ``AuditExport.is_stalled``) again; False for any other.
+
+    The row is reset to pending only if it is still in the state it was seen in, so two retries of one
+    export queue it once.
+    """
+    if export.state == AuditExport.State.FAILED:
+        seen = Q(state=AuditExport.State.FAILED)
+    elif export.is_stalled(now):
+        seen = Q(state=AuditExport.State.RUNNING, updated_at=export.updated_at)
+    else:
+        return False
+    reset = AuditExport.objects.filter(seen, pk=export.pk).update(
+        state=AuditExport.State.PENDING, progress=0, events=0, error="", updated_at=now, finished_at=None
+    )
+    if reset:
+        export_id = export.pk
+        transaction.on_commit(lambda: queue_export(export_id))
+    return bool(reset)
+
+
 def exports_in_process() -> bool:
     """True in the embedded default: no Celery broker, so no worker; the gateway process runs exports."""
     return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False))
@@ -197,7 +219,7 @@ def audit_export_run(*, export_id: int) -> AuditExport:
     file_name = f"audit-{export_id}-{export.requested_at:%Y%m%dT%H%M%S}.{export.format}"
     # Claimed by one runner only, even if the task is delivered twice.
     pending = AuditExport.objects.filter(pk=export_id, state=AuditExport.State.PENDING)
-    if not pending.update(state=AuditExport.State.RUNNING, file_name=file_name):
+    if not pending.update(state=AuditExport.State.RUNNING, file_name=file_name, updated_at=timezone.now()):
         return export
     export.state, export.file_name = AuditExport.State.RUNNING, file_name
     tenant = Tenant.objects.filter(pk=export.tenant_id).first() if export.tenant_id else None
@@ -233,8 +255,9 @@ def audit_export_run(*, export_id: int) -> AuditExport:
 
 
 def _update(export: AuditExport, export_id: int, **fields: Any) -> None:
+    fields["updated_at"] = timezone.now()
     if fields.get("state") in (AuditExport.State.READY, AuditExport.State.FAILED):
-        fields["finished_at"] = timezone.now()
+        fields["finished_at"] = fields["updated_at"]
     for name, value in fields.items():
         setattr(export, name, value)
     AuditExport.objects.filter(pk=export_id).update(**fields)
@@ -265,4 +288,4 @@ class ProgressRecorder:
             self._last = now
         percent = min(99, done * 100 // total) if total else 0
         save = AuditExport.objects.filter(pk=self.export_id).update
-        self._thread.submit(save, progress=percent, events=done).result(timeout=30)
+        self._thread.submit(save, progress=percent, events=done, updated_at=timezone.now()).result(timeout=30)

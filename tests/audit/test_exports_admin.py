@@ -214,3 +214,56 @@ def test_progress_is_visible_to_others_while_the_export_still_reads_its_snapshot
         reader.join()
 
     assert seen == [25]
+
+
+def test_a_failed_or_stalled_export_can_be_run_again_from_the_list(
+    events, tenant, admin_client, export_dir, embedded
+):
+    from django.utils import timezone
+
+    now = timezone.now()
+    failed = AuditExport.objects.create(
+        tenant=tenant,
+        requested_by="r",
+        requested_at=START,
+        since=START,
+        until=END,
+        format="csv",
+        state="failed",
+        error="OSError: disk full",
+    )
+    stalled = AuditExport.objects.create(
+        tenant=tenant,
+        requested_by="r",
+        requested_at=START,
+        since=START,
+        until=END,
+        format="jsonl",
+        state="running",
+        progress=40,
+        updated_at=now - timedelta(hours=1),
+    )
+    moving = AuditExport.objects.create(
+        tenant=tenant,
+        requested_by="r",
+        requested_at=START,
+        since=START,
+        until=END,
+        format="csv",
+        state="running",
+        progress=40,
+        updated_at=now,
+    )
+    assert "stalled at 40%" in admin_client.get("/admin/audit/auditexport/").content.decode()
+
+    response = admin_client.post(
+        "/admin/audit/auditexport/",
+        {"action": "run_again", "_selected_action": [failed.pk, stalled.pk, moving.pk]},
+    )
+
+    assert response.status_code == 302
+    assert wait_for(failed.pk).state == AuditExport.State.READY
+    assert wait_for(stalled.pk).state == AuditExport.State.READY
+    assert (
+        AuditExport.objects.get(pk=moving.pk).state == AuditExport.State.RUNNING
+    )  # still moving: left alone
