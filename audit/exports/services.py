@@ -25,13 +25,16 @@ from django.db import connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.canonical import canonical_time
+from audit.changes import current_change_actor
 from audit.exports.events import export_snapshot, period_events
 from audit.exports.formats import FORMATS
 from audit.exports.manifest import ExportFile, ExportScope, manifest_path_for, sha256_of, write_manifest
 from audit.exports.pdf import render_summary_pdf
 from audit.exports.summary import export_summary
 from audit.exports.writer import write_events
-from audit.models import AuditExport
+from audit.models import AuditEvent, AuditExport
+from audit.records import event_record, sanitise_record
 from audit.signing import current_signing_key
 from gateway.conf import gateway_settings
 from gateway.models import Tenant
@@ -67,9 +70,13 @@ def audit_export_write(
     format: str,
     output: Path,
     progress: Callable[[int, int], None] | None = None,
+    actor: str | None = None,
+    source: str | None = None,
 ) -> ExportResult:
     """Export the tenant's events with ``since <= created_at < until`` to ``output`` as ``format``
-    (csv, jsonl or pdf), with the signed manifest beside it (``<output>.manifest.json``).
+    (csv, jsonl or pdf), with the signed manifest beside it (``<output>.manifest.json``), and record
+    the export in the tenant's trail (an admin event naming ``actor`` and ``source``, by default the
+    change-log context's: the CLI's user, say).
 
     ``progress(done, total)`` is called as events are written. Raises ValidationError for a bad period
     or format, NoSigningKey (ImproperlyConfigured) without an audit signing key, OSError when the file
@@ -92,6 +99,7 @@ def audit_export_write(
     finally:
         for leftover in (partial, partial_manifest):
             leftover.unlink(missing_ok=True)
+    _record_export(scope, file, actor, source)
     return ExportResult(
         path=str(output),
         manifest_path=str(manifest_path),
@@ -103,6 +111,33 @@ def audit_export_write(
         unsealed=facts.unsealed,
         missing=facts.missing,
     )
+
+
+def _record_export(scope: ExportScope, file: ExportFile, actor: str | None, source: str | None) -> None:
+    """Who exported which events: reading the trail out is itself an event of the trail."""
+    context = current_change_actor()
+    name, origin = actor or context.actor, source or context.source
+    period = f"{canonical_time(scope.since)} to {canonical_time(scope.until)}"
+    reason = f"audit export ({file.format}) of {period} by {name} ({origin}): {file.events} event(s)"
+    record = event_record(
+        kind=AuditEvent.Kind.ADMIN,
+        reason=reason,
+        tenant_id=scope.tenant_id,
+        http_method="",
+        path=f"{origin}: export audit",
+        route=f"audit export {file.name}",
+        details={
+            "action": "export",
+            "actor": name,
+            "source": origin,
+            "format": file.format,
+            "since": canonical_time(scope.since),
+            "until": canonical_time(scope.until),
+            "events": file.events,
+            "sha256": file.sha256,
+        },
+    )
+    AuditEvent.objects.create(**sanitise_record(record))
 
 
 def _validate(*, since: datetime, until: datetime, format: str) -> None:
@@ -236,6 +271,8 @@ def audit_export_run(*, export_id: int) -> AuditExport:
                 format=export.format,
                 output=directory / export.file_name,
                 progress=recorder.report,
+                actor=export.requested_by,
+                source="admin",
             )
     except Exception as error:
         message = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)

@@ -268,3 +268,12 @@ def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_guarded_and_still_ver
     [guarded] = [row for row in rows[1:] if "HYPERLINK" in row[columns.index("tool")]]
     assert guarded[columns.index("tool")] == '\'=HYPERLINK("http://evil")'
     assert guarded[columns.index("reason")] == "''quoted\r\nnext line"
+
+
+def test_each_export_is_itself_recorded_in_the_tenants_trail(trail, tmp_path):
+    result = export("acme", tmp_path / "acme.csv", "csv")
+
+    [event] = AuditEvent.objects.filter(kind=AuditEvent.Kind.ADMIN, tenant=trail["tenant"])
+    assert event.details["action"] == "export" and event.details["source"] == "cli"
+    assert event.details["sha256"] == result["sha256"] and event.details["events"] == 11
+    assert event.reason.startswith("audit export (csv) of 2026-03-02T09:00:00.000000+00:00 to ")

@@ -81,6 +81,8 @@ def test_an_export_requested_in_the_admin_is_written_in_the_background_and_downl
     body = b"".join(admin_client.get(f"/admin/audit/auditexport/{export.pk}/file/").streaming_content)
     manifest = b"".join(admin_client.get(f"/admin/audit/auditexport/{export.pk}/manifest/").streaming_content)
     assert body.count(b"\n") == 5
+    [recorded] = AuditEvent.objects.filter(kind=AuditEvent.Kind.ADMIN)
+    assert (recorded.details["actor"], recorded.details["source"]) == ("admin", "admin")
 
     # and what was downloaded verifies offline
     (tmp_path / "download.jsonl").write_bytes(body)
