@@ -277,3 +277,17 @@ def test_each_export_is_itself_recorded_in_the_tenants_trail(trail, tmp_path):
     assert event.details["action"] == "export" and event.details["source"] == "cli"
     assert event.details["sha256"] == result["sha256"] and event.details["events"] == 11
     assert event.reason.startswith("audit export (csv) of 2026-03-02T09:00:00.000000+00:00 to ")
+
+
+def test_the_keys_can_be_fetched_from_the_gateways_audit_keys_url(trail, tmp_path, gateway):
+    export("acme", tmp_path / "acme.jsonl", "jsonl")
+
+    out = __import__("io").StringIO()
+    url = f"{gateway.url}/.well-known/audit-keys"
+    call_command("verify_export", str(tmp_path / "acme.jsonl"), "--keys-url", url, stdout=out)
+
+    assert out.getvalue().strip().endswith("OK")
+    with pytest.raises(CommandError, match="answered 404"):
+        call_command(
+            "verify_export", str(tmp_path / "acme.jsonl"), "--keys-url", f"{gateway.url}/nothing-here"
+        )
