@@ -216,14 +216,16 @@ def exports_in_process() -> bool:
     return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False))
 
 
-# One export at a time per process, on a thread of its own: never the audit writer's background thread.
-_in_process = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-export")
+# In process, one export runs at a time, on a daemon thread of its own (never the audit writer's
+# background thread): a shutdown does not wait for it; the export is then shown stalled and run again.
+_one_at_a_time = threading.Semaphore(1)
 
 
 def queue_export(export_id: int) -> None:
-    """Hand the export to a Celery worker, or to this process's export thread."""
+    """Hand the export to a Celery worker, or to a thread of this process."""
     if exports_in_process():
-        _in_process.submit(_run_in_thread, export_id)
+        name = f"audit-export-{export_id}"
+        threading.Thread(target=_run_in_thread, args=(export_id,), name=name, daemon=True).start()
         return
     from gateway.celery import app
 
@@ -231,12 +233,13 @@ def queue_export(export_id: int) -> None:
 
 
 def _run_in_thread(export_id: int) -> None:
-    try:
-        audit_export_run(export_id=export_id)
-    except Exception:
-        logger.exception("audit export %s failed", export_id)
-    finally:
-        connections.close_all()
+    with _one_at_a_time:
+        try:
+            audit_export_run(export_id=export_id)
+        except Exception:
+            logger.exception("audit export %s failed", export_id)
+        finally:
+            connections.close_all()
 
 
 def export_file_path(export: AuditExport) -> Path:
