@@ -9,21 +9,35 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from audit.changes import changes_by
+from audit.exports.manifest import manifest_path_for
+from audit.exports.services import audit_export_request, audit_export_retry, export_file_path
 from audit.filters import AUDIT_EVENT_FILTERS
-from audit.models import AuditEvent, AuditSeal, AuditSettings, AuditVerification, SiemSink, SiemSinkState
+from audit.models import (
+    AuditEvent,
+    AuditExport,
+    AuditSeal,
+    AuditSettings,
+    AuditVerification,
+    SiemSink,
+    SiemSinkState,
+)
 from audit.paging import CappedCountPaginator
-from audit.selectors import seal_chain_status
+from audit.selectors import export_visible_to, exports_visible_to, seal_chain_status
 from audit.signing import ALGORITHM, public_keys
+from gateway.models import Tenant
 from gateway.roles import access_for
-from gateway.tenant_admin import TenantScopedAdmin
+from gateway.tenant_admin import TenantScopedAdmin, scoped_choices
 from policies.tools import escape_invisible
 
 
@@ -283,3 +297,145 @@ class AuditSettingsAdmin(ChangeLoggedAdmin):
 
     list_display = ["tenant", "retention_days"]
     list_select_related = ["tenant"]
+
+
+class ExportRequestForm(forms.Form):
+    """What a reviewer asks for: a tenant, a period and a format."""
+
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.order_by("name"))
+    since = forms.DateTimeField(help_text="First moment, UTC unless a zone is given (2026-01-01 00:00).")
+    until = forms.DateTimeField(help_text="End of the period, excluded.")
+    format = forms.ChoiceField(choices=AuditExport.Format.choices)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and since >= until:
+            raise forms.ValidationError("The period must end after it starts.")
+        return data
+
+
+@admin.register(AuditExport)
+class AuditExportAdmin(ReadOnlyAdmin):
+    """Audit exports: a form to request one (tenant, period, format), the list with each one's progress,
+    and its file and signed manifest to download once ready, for the users ``export_visible_to``
+    allows. The file is written in the background (audit/exports/services.py)."""
+
+    list_display = [
+        "requested_at",
+        "tenant",
+        "format",
+        "period",
+        "requested_by",
+        "progress_shown",
+        "download",
+    ]
+    list_filter = ["state", "format", "tenant"]
+    list_select_related = ["tenant"]
+    change_list_template = "admin/audit/auditexport/change_list.html"
+    actions = ["run_again"]
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return True  # the rows an action gets are get_queryset's: only exports the user may see
+
+    @admin.action(description="Run the selected failed or stalled exports again", permissions=["retry"])
+    def run_again(self, request: HttpRequest, queryset: QuerySet[AuditExport]) -> None:
+        now = timezone.now()
+        queued = sum(audit_export_retry(export=export, now=now) for export in queryset)
+        self.message_user(request, f"Queued {queued} export(s) again (only failed or stalled ones are).")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditExport]:
+        return exports_visible_to(request.user).select_related("tenant")
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path("request/", view(self.request_view), name="audit_auditexport_request"),
+            path("<int:export_id>/file/", view(self.file_view), name="audit_auditexport_file"),
+            path("<int:export_id>/manifest/", view(self.manifest_view), name="audit_auditexport_manifest"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        busy = self.get_queryset(request).filter(
+            state__in=[AuditExport.State.PENDING, AuditExport.State.RUNNING]
+        )
+        context = {**(extra_context or {}), "exports_running": busy.exists()}
+        return super().changelist_view(request, extra_context=context)
+
+    @admin.display(description="period (UTC)")
+    def period(self, export: AuditExport) -> str:
+        return f"{export.since:%Y-%m-%d %H:%M} to {export.until:%Y-%m-%d %H:%M}"
+
+    @admin.display(description="progress")
+    def progress_shown(self, export: AuditExport) -> SafeString:
+        if export.state == AuditExport.State.FAILED:
+            return format_html("failed: {}", export.error)
+        if export.is_stalled(timezone.now()):
+            return format_html("stalled at {}% since {} (run it again)", export.progress, export.updated_at)
+        if export.state == AuditExport.State.READY:
+            return format_html("ready: {} events, {} bytes", export.events, export.size_bytes)
+        return format_html(
+            '<progress max="100" value="{}"></progress> {}% ({} events)',
+            export.progress,
+            export.progress,
+            export.events,
+        )
+
+    @admin.display(description="download")
+    def download(self, export: AuditExport) -> SafeString | str:
+        if export.state != AuditExport.State.READY:
+            return "-"
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}">manifest</a>',
+            reverse("admin:audit_auditexport_file", args=[export.pk]),
+            export.file_name,
+            reverse("admin:audit_auditexport_manifest", args=[export.pk]),
+        )
+
+    def request_view(self, request: HttpRequest) -> HttpResponse:
+        """GET: the form; POST: record the export and queue it, then back to the list. Offered to whoever
+        may add exports (a superuser, a tenant admin or a reviewer), for their own tenants only."""
+        if not request.user.has_perm("audit.add_auditexport"):
+            raise PermissionDenied
+        form = ExportRequestForm(request.POST or None)
+        form.fields["tenant"].queryset = scoped_choices(request, Tenant.objects.order_by("name"))
+        if request.method == "POST" and form.is_valid():
+            export = audit_export_request(
+                tenant=form.cleaned_data["tenant"],
+                since=form.cleaned_data["since"],
+                until=form.cleaned_data["until"],
+                format=form.cleaned_data["format"],
+                requested_by=request.user.get_username(),
+            )
+            self.message_user(request, f"Export #{export.pk} requested: it is written in the background.")
+            return redirect("admin:audit_auditexport_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Request an audit export",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/audit/auditexport/request.html", context)
+
+    def file_view(self, request: HttpRequest, export_id: int) -> FileResponse:
+        export = self._ready(request, export_id)
+        return FileResponse(
+            export_file_path(export).open("rb"), as_attachment=True, filename=export.file_name
+        )
+
+    def manifest_view(self, request: HttpRequest, export_id: int) -> FileResponse:
+        export = self._ready(request, export_id)
+        manifest = manifest_path_for(export_file_path(export))
+        return FileResponse(manifest.open("rb"), as_attachment=True, filename=manifest.name)
+
+    def _ready(self, request: HttpRequest, export_id: int) -> AuditExport:
+        """The export, if this user may see it and its files are there; 404 otherwise (never a hint)."""
+        export = AuditExport.objects.filter(pk=export_id, state=AuditExport.State.READY).first()
+        if export is None or not export_visible_to(request.user, export):
+            raise Http404("No such export.")
+        if not export_file_path(export).is_file():
+            raise Http404("The export's file is gone.")
+        return export

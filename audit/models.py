@@ -5,6 +5,7 @@ streamed to (and where delivery to each stands), and each tenant's retention set
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -311,3 +312,59 @@ class AuditSettings(ChangeLogged, models.Model):
     def __str__(self) -> str:
         days = f"{self.retention_days} days" if self.retention_days else "forever"
         return f"audit settings of tenant {self.tenant_id}: keep {days}"
+
+
+class AuditExport(models.Model):
+    """One export of a tenant's audit events for a period, requested from the admin and written in the
+    background (audit/exports/): its progress while it runs, then its file under GATEWAY_EXPORT_DIR
+    (with the signed manifest beside it, ``<file>.manifest.json``) or the reason it failed."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSONL = "jsonl", "JSON Lines"
+        PDF = "pdf", "PDF summary"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Running"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey(
+        Tenant, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    requested_by = models.CharField(max_length=150, help_text="The user who asked for the export.")
+    requested_at = models.DateTimeField(db_index=True)
+    since = models.DateTimeField(help_text="First moment of the period (included).")
+    until = models.DateTimeField(help_text="End of the period (excluded).")
+    format = models.CharField(max_length=10, choices=Format.choices)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    events = models.PositiveBigIntegerField(default=0, help_text="Events written so far.")
+    file_name = models.CharField(max_length=300, blank=True, help_text="Under GATEWAY_EXPORT_DIR.")
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the runner last saved progress (a stalled export stops moving).",
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_format_display()} export #{self.pk} ({self.get_state_display()})"
+
+    def is_stalled(self, now: datetime) -> bool:
+        """Running, but no progress saved for :data:`EXPORT_STALLED_AFTER`: its process likely stopped
+        (a restart ends the in-process runner; a Celery worker lost mid-task does not retry)."""
+        moved = self.updated_at or self.requested_at
+        return self.state == self.State.RUNNING and now - moved > EXPORT_STALLED_AFTER
+
+
+#: Progress is saved at least every second while events are written; a PDF's summary queries or the
+#: first count may run minutes on a large period, hence the margin.
+EXPORT_STALLED_AFTER = timedelta(minutes=15)

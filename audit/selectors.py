@@ -1,16 +1,18 @@
 """Reads of the audit app: the state of each chain of seals, for the admin; the audit events a query
-asks for, for the admin's list (audit/filters.py) and the API."""
+asks for, for the admin's list (audit/filters.py) and the API; who may see which export."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Max, QuerySet
 
-from audit.models import AuditEvent, AuditSeal, AuditVerification, in_chain
+from audit.models import AuditEvent, AuditExport, AuditSeal, AuditVerification, in_chain
 from gateway.models import Tenant
+from gateway.roles import access_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +121,20 @@ def audit_event_list(
         decision=decision,
         reason=reason,
     )
+
+
+def export_visible_to(user: Any, export: AuditExport) -> bool:
+    """Whether ``user`` may see ``export`` and download its file: the one place this is decided. A
+    superuser sees every export; a tenant admin or reviewer (gateway/roles.py) its own tenant's."""
+    access = access_for(user)
+    return bool(getattr(user, "is_staff", False) or access.role == "superuser") and access.sees(
+        export.tenant_id
+    )
+
+
+def exports_visible_to(user: Any) -> QuerySet[AuditExport]:
+    """The exports ``user`` may see, newest first (the list form of :func:`export_visible_to`)."""
+    exports = AuditExport.objects.order_by("-requested_at", "-id")
+    if not getattr(user, "is_staff", False) and access_for(user).role != "superuser":
+        return exports.none()
+    return access_for(user).filter(exports, "tenant")

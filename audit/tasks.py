@@ -27,3 +27,11 @@ def apply_audit_retention() -> dict[str, object]:
     from audit.retention import audit_retention_run
 
     return audit_retention_run().as_dict()
+
+
+@shared_task(name="audit.export")
+def export_audit(export_id: int) -> str:
+    """Write the admin's export ``export_id`` (queued by ``audit_export_request``); returns its state."""
+    from audit.exports.services import audit_export_run
+
+    return audit_export_run(export_id=export_id).state

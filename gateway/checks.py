@@ -167,3 +167,23 @@ def check_https_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         Error(problem, hint="See the configuration table in README.md.", id="gateway.E011")
         for problem in problems
     ]
+
+
+@register(deploy=False)
+def check_export_dir(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """GATEWAY_EXPORT_DIR, where the admin's audit exports are written, is a directory if it exists (it is
+    created on the first export otherwise)."""
+    from pathlib import Path
+
+    from gateway.conf import SPECS
+
+    path = Path(getattr(settings, "GATEWAY", {}).get("EXPORT_DIR", SPECS["EXPORT_DIR"].default))
+    if path.exists() and not path.is_dir():
+        return [
+            Error(
+                "GATEWAY_EXPORT_DIR is not a directory.",
+                hint="Point it at a directory the gateway can write to.",
+                id="gateway.E020",
+            )
+        ]
+    return []

@@ -94,6 +94,7 @@ SPECS: dict[str, Spec] = {
     "OAUTH_UNCONSENTED_CLIENT_HOURS": Spec(
         int, 24, 1, 8760, "hours a registered OAuth client no admin consented to is kept"
     ),
+    "EXPORT_DIR": Spec(str, "var/exports", doc="directory the admin's audit exports are written to"),
 }
 
 METRICS_TOKEN_MIN_LENGTH = 16
@@ -136,6 +137,7 @@ class GatewaySettings:
     oauth_refresh_token_seconds: int
     oauth_registrations_per_hour: int
     oauth_unconsented_client_hours: int
+    export_dir: str
     redis_url: str
     encryption_keys: tuple[str, ...]
 

@@ -228,6 +228,7 @@ def _gateway_from_environment() -> dict[str, str]:
     values = {name: env.str(f"GATEWAY_{name}") for name in SPECS if f"GATEWAY_{name}" in env.ENVIRON}
     values.setdefault("AUDIT_WAL_DIR", str(BASE_DIR / "var" / "audit-wal"))
     values.setdefault("SIEM_FILE_DIR", str(BASE_DIR / "var" / "siem"))
+    values.setdefault("EXPORT_DIR", str(BASE_DIR / "var" / "exports"))
     return values
 
 

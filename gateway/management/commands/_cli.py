@@ -60,7 +60,7 @@ class GatewayCommand(BaseCommand):
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
-        if self._called_from_command_line and self._json_requested:
+        if getattr(self, "_called_from_command_line", False) and self._json_requested:
             parser.error = self._usage_error_as_json  # type: ignore[method-assign]
         return parser
 
@@ -84,7 +84,8 @@ class GatewayCommand(BaseCommand):
             try:
                 return super().execute(*args, **options)
             except CommandError as error:
-                if not (self._called_from_command_line and options.get("json")) or options.get("traceback"):
+                called = getattr(self, "_called_from_command_line", False)
+                if not (called and options.get("json")) or options.get("traceback"):
                     raise
                 self._write_json_error(error_body(error))
                 sys.exit(error.returncode)
