@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from audit.views import audit_keys
 from gateway.health import healthz, readyz
@@ -11,4 +11,5 @@ urlpatterns = [
     path(".well-known/audit-keys", audit_keys, name="audit-keys"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("dashboard.urls")),
 ]

@@ -1,0 +1,111 @@
+"""The security admin's dashboard: one page per tenant and period, and the live call feed's page.
+
+Login is the admin's (session auth); every view applies ``access_for(user)``: a member sees only its
+own tenant, a superuser picks any. Another tenant's dashboard is a 404, like any page that does not
+exist, so its id reveals nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from dashboard import charts, selectors
+from gateway.models import Tenant
+from gateway.roles import access_for
+
+LOGIN_URL = reverse_lazy("admin:login")
+
+
+def _visible_tenants(request: HttpRequest) -> list[Tenant]:
+    access = access_for(request.user)
+    return list(access.filter(Tenant.objects.order_by("name"), "pk"))
+
+
+@require_GET
+@login_required(login_url=LOGIN_URL)
+def dashboard_home(request: HttpRequest) -> HttpResponse:
+    """Redirect to the user's tenant (a superuser: the first tenant by name)."""
+    tenants = _visible_tenants(request)
+    if not tenants:
+        if access_for(request.user).role == "superuser":
+            return render(request, "dashboard/no_tenants.html", status=200)
+        raise Http404("No tenant to show.")
+    return HttpResponseRedirect(reverse("dashboard:tenant", args=[tenants[0].pk]))
+
+
+@require_GET
+@login_required(login_url=LOGIN_URL)
+def dashboard_tenant(request: HttpRequest, tenant_id: int) -> HttpResponse:
+    """The dashboard of one tenant over ``?period=1h|24h|7d`` (default 24h)."""
+    if not access_for(request.user).sees(tenant_id):
+        raise Http404("No such tenant.")
+    tenant = get_object_or_404(Tenant, pk=tenant_id)
+    period_key = request.GET.get("period", selectors.DEFAULT_PERIOD)
+    period = selectors.PERIODS.get(period_key)
+    if period is None:
+        return HttpResponseBadRequest(
+            f"Unknown period; use one of {', '.join(selectors.PERIODS)}.", content_type="text/plain"
+        )
+    context = {
+        "tenant": tenant,
+        "tenants": _visible_tenants(request),
+        "period": period,
+        "periods": list(selectors.PERIODS.values()),
+        **_panels(tenant.pk, period),
+    }
+    return render(request, "dashboard/tenant.html", context)
+
+
+def _panels(tenant_id: int, period: selectors.Period) -> dict[str, Any]:
+    now = timezone.now()
+    since = now - period.span
+    activity = selectors.activity_over_time(tenant_id=tenant_id, period=period, now=now)
+    tools = selectors.top_tools(tenant_id=tenant_id, since=since)
+    agents = selectors.top_agents(tenant_id=tenant_id, since=since)
+    latency = selectors.latency_by_target(tenant_id=tenant_id, since=since)
+    meters = selectors.meters_near_limits(tenant_id=tenant_id)
+    totals = {name: activity.total(name) for name in selectors.SERIES}
+    return {
+        "totals": totals,
+        "denial_percent": 100 * totals["denials"] / totals["calls"] if totals["calls"] else 0.0,
+        "activity_chart": charts.time_chart(
+            buckets=activity.buckets,
+            series=[
+                charts.Series("calls", tuple(activity.calls), "calls"),
+                charts.Series("denied", tuple(activity.denials), "denials"),
+                charts.Series("rate-limited", tuple(activity.rate_limited), "limited"),
+                charts.Series("redacted", tuple(activity.redactions), "redactions"),
+            ],
+            label=f"Calls, denials, rate-limit hits and redactions, {period.label.lower()}",
+            time_format=period.time_format,
+        ),
+        "tools_chart": charts.bar_chart(
+            bars=[charts.Bar(row["tool"], row["calls"], _denied(row)) for row in tools], label="Top tools"
+        ),
+        "agents_chart": charts.bar_chart(
+            bars=[charts.Bar(row["credential_name"], row["calls"], _denied(row)) for row in agents],
+            label="Top agents",
+            css="agents",
+        ),
+        "latency_chart": charts.range_chart(
+            ranges=[charts.Range(r["target_slug"], r["p50"], r["p95"], r["calls"]) for r in latency],
+            label="Latency p50 and p95 per target (ms)",
+        ),
+        "meters_chart": charts.gauge_chart(
+            gauges=[charts.Gauge(m.label, m.used, m.limit, m.note) for m in meters],
+            label="Meters, fullest first",
+        ),
+        "meter_note": next((m.note for m in meters if m.used is None and m.note), ""),
+        "denials": selectors.recent_denials(tenant_id=tenant_id, since=since),
+    }
+
+
+def _denied(row: dict[str, Any]) -> str:
+    return f"{row['denials']} denied" if row["denials"] else ""
