@@ -4,9 +4,10 @@ tenant (the dashboard's own rule, ``access_for(user).sees``), from a page of thi
 The handshake is refused (HTTP 403) without a session user who may see the tenant, for a tenant that
 does not exist, or when the ``Origin`` is neither this host nor one of ``CSRF_TRUSTED_ORIGINS`` (a
 page of another site cannot open the feed with the admin's cookie). Once open, the socket subscribes
-to its one tenant's feed only (Redis channel or in-process hub, as the publisher sends: dashboard/feed.py)
-and re-checks the session and the role every :data:`RECHECK_SECONDS`, closing (code 4403) when the
-user logged out, was deactivated or lost the tenant.
+to its one tenant's feed only (Redis channel or in-process hub, as the publisher sends:
+dashboard/feed.py), says ``{"type": "subscribed"}`` once it is, and re-checks the session and the role
+every :data:`RECHECK_SECONDS`, closing (code 4403) when the user logged out, was deactivated or lost
+the tenant.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 30.0
 FORBIDDEN = 4403
+#: Sent once the socket is subscribed: calls from then on reach it.
+HELLO = '{"type": "subscribed"}'
 
 
 def same_origin(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -114,6 +117,7 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def _from_hub(self) -> None:
         queue = feed_hub.subscribe(self.tenant_id)
         try:
+            await self.send(text_data=HELLO)
             while True:
                 message = await queue.get()
                 await self.send(text_data=message.decode())
@@ -129,6 +133,7 @@ class LiveFeedConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         pubsub = client.pubsub()
         try:
             await pubsub.subscribe(channel_for(self.tenant_id))
+            await self.send(text_data=HELLO)
             while True:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is not None:

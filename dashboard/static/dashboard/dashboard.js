@@ -71,15 +71,16 @@
 
     function connect() {
       const socket = new WebSocket(url);
-      socket.addEventListener("open", () => {
-        delay = 1000;
-        status.textContent = "live";
-        status.className = "status live";
-      });
       socket.addEventListener("message", (event) => {
         let message;
         try { message = JSON.parse(event.data); } catch (e) { return; }
-        if (message.type === "calls" && Array.isArray(message.calls)) show(message);
+        if (message.type === "subscribed") {
+          delay = 1000;
+          status.textContent = "live";
+          status.className = "status live";
+        } else if (message.type === "calls" && Array.isArray(message.calls)) {
+          show(message);
+        }
       });
       socket.addEventListener("close", () => {
         status.textContent = "reconnecting…";
