@@ -1,17 +1,19 @@
 """What the dashboard shows, read with SQL aggregation over the audit trail of one tenant and period.
 
 Every read is bounded by tenant and time (the ``(tenant, created_at)`` index of AuditEvent) and
-aggregated in the database: per-bucket counts with conditional ``COUNT``s, top tools and agents with
-``GROUP BY ... LIMIT``, latency percentiles with ``percentile_cont`` on PostgreSQL (other backends:
-nearest rank over the latencies, read in order). No query returns a row per event, so a page costs
-the same few queries at 100 calls or at 100,000 (``bench/dashboard_bench.py``).
+aggregated in the database: counts per time bucket, per tool and per agent in one scan
+(``GROUPING SETS`` on PostgreSQL, one ``GROUP BY`` each elsewhere), latency percentiles with
+``percentile_cont`` on PostgreSQL (other backends: nearest rank over the latencies, read in order).
+No query returns a row per event, so a page costs the same few queries at 100 calls or at 100,000;
+reading the period's rows is the cost, hence as few scans as possible (``bench/dashboard_bench.py``).
+A period starts at its first bucket (up to one bucket more than its nominal span), for every panel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -43,7 +45,7 @@ class Period:
     def buckets(self, now: datetime) -> list[datetime]:
         """The start of every bucket from ``now - span`` up to ``now``, oldest first."""
         size = self.bucket.total_seconds()
-        last = datetime.fromtimestamp(now.timestamp() // size * size, tz=now.tzinfo)
+        last = datetime.fromtimestamp(now.timestamp() // size * size, tz=UTC)
         count = int(self.span / self.bucket)
         return [last - self.bucket * (count - 1 - index) for index in range(count)]
 
@@ -90,54 +92,101 @@ def calls_in_period(*, tenant_id: int, since: datetime) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(tenant_id=tenant_id, created_at__gte=since, kind=AuditEvent.Kind.CALL)
 
 
-def activity_over_time(*, tenant_id: int, period: Period, now: datetime) -> Activity:
-    """Calls, denials, rate-limit refusals (429) and calls with redactions, per bucket (one query)."""
+@dataclass(frozen=True, slots=True)
+class CallSummary:
+    """The period's activity over time, and its most frequent tools and agents (with denials)."""
+
+    activity: Activity
+    tools: list[dict[str, Any]]
+    agents: list[dict[str, Any]]
+
+
+#: One row of the grouped counts: which grouping ("unit", "tool" or "agent"), its key, and the counts
+#: of calls, denials, rate-limit refusals and calls with redactions.
+Group = tuple[str, Any, int, int, int, int]
+
+
+def call_summary(*, tenant_id: int, period: Period, now: datetime) -> CallSummary:
+    """Counts per bucket, per tool and per agent over the period that starts at its first bucket.
+
+    PostgreSQL reads the period's calls once (``GROUPING SETS``: one scan, a hash table per
+    grouping); other backends run one ``GROUP BY`` per grouping. Both give the same groups.
+    """
     buckets = period.buckets(now)
+    reader = grouped_in_one_scan if connection.vendor == "postgresql" else grouped_one_by_one
+    return fold_groups(reader(tenant_id=tenant_id, period=period, since=buckets[0]), buckets, period)
+
+
+def grouped_one_by_one(*, tenant_id: int, period: Period, since: datetime) -> list[Group]:
+    """The groups with one ORM query per grouping (any backend)."""
+    calls = calls_in_period(tenant_id=tenant_id, since=since)
+    counts = {
+        "calls": Count("id"),
+        "denials": Count("id", filter=Q(decision=AuditEvent.Decision.DENIED)),
+        "rate_limited": Count("id", filter=Q(status_code=429)),
+        "redactions": Count("id", filter=Q(protections__redactions__0__isnull=False)),
+    }
+    groups: list[Group] = []
+    by_unit = calls.annotate(unit=Trunc("created_at", period.trunc)).values("unit")
+    for name, query, key in (
+        ("unit", by_unit, "unit"),
+        ("tool", calls.values("tool"), "tool"),
+        ("agent", calls.values("credential_name"), "credential_name"),
+    ):
+        for value, *figures in query.annotate(**counts).order_by().values_list(key, *counts):
+            groups.append((name, value, *figures))
+    return groups
+
+
+_GROUPED_SQL = """
+SELECT GROUPING(unit), GROUPING(tool), unit, tool, credential_name, COUNT(*),
+       COUNT(*) FILTER (WHERE decision = 'denied'), COUNT(*) FILTER (WHERE status_code = 429),
+       COUNT(*) FILTER (WHERE redacted)
+FROM (
+    SELECT date_trunc(%s, created_at AT TIME ZONE 'UTC') AS unit, tool, credential_name, decision,
+           status_code, (protections -> 'redactions' -> 0) IS NOT NULL AS redacted
+    FROM {table} WHERE tenant_id = %s AND created_at >= %s AND kind = 'call'
+) AS calls
+GROUP BY GROUPING SETS ((unit), (tool), (credential_name))
+"""
+
+
+def grouped_in_one_scan(*, tenant_id: int, period: Period, since: datetime) -> list[Group]:
+    """The groups with one PostgreSQL query (``GROUPING SETS``)."""
+    sql = _GROUPED_SQL.format(table=connection.ops.quote_name(AuditEvent._meta.db_table))
+    groups: list[Group] = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [period.trunc, tenant_id, since])
+        for not_unit, not_tool, unit, tool, agent, *figures in cursor.fetchall():
+            if not not_unit:
+                groups.append(("unit", unit.replace(tzinfo=UTC), *figures))
+            elif not not_tool:
+                groups.append(("tool", tool, *figures))
+            else:
+                groups.append(("agent", agent, *figures))
+    return groups
+
+
+def fold_groups(groups: list[Group], buckets: list[datetime], period: Period) -> CallSummary:
+    """The groups as series per bucket (each ``trunc`` unit added to the bucket it falls in) and the
+    top tools and agents (a blank name, e.g. a call that was not a tool call, left out)."""
     index = {bucket: position for position, bucket in enumerate(buckets)}
     size = period.bucket.total_seconds()
-    rows = (
-        calls_in_period(tenant_id=tenant_id, since=buckets[0])
-        .annotate(unit=Trunc("created_at", period.trunc))
-        .values("unit")
-        .annotate(
-            calls=Count("id"),
-            denials=Count("id", filter=Q(decision=AuditEvent.Decision.DENIED)),
-            rate_limited=Count("id", filter=Q(status_code=429)),
-            redactions=Count("id", filter=Q(protections__redactions__0__isnull=False)),
-        )
-        .order_by()
-    )
     series: dict[str, list[int]] = {name: [0] * len(buckets) for name in SERIES}
-    for row in _dicts(rows):
-        start = datetime.fromtimestamp(row["unit"].timestamp() // size * size, tz=now.tzinfo)
-        position = index.get(start)
-        if position is None:
-            continue
-        for name, values in series.items():
-            values[position] += row[name]
-    return Activity(buckets=buckets, **series)
-
-
-def top_tools(*, tenant_id: int, since: datetime) -> list[dict[str, Any]]:
-    """The tools called most, with their call and denial counts."""
-    return _dicts(
-        calls_in_period(tenant_id=tenant_id, since=since)
-        .exclude(tool="")
-        .values("tool")
-        .annotate(calls=Count("id"), denials=Count("id", filter=Q(decision=AuditEvent.Decision.DENIED)))
-        .order_by("-calls", "tool")[:TOP_ITEMS]
-    )
-
-
-def top_agents(*, tenant_id: int, since: datetime) -> list[dict[str, Any]]:
-    """The credentials (by their name at call time) that called most, with their denial counts."""
-    return _dicts(
-        calls_in_period(tenant_id=tenant_id, since=since)
-        .exclude(credential_name="")
-        .values("credential_name")
-        .annotate(calls=Count("id"), denials=Count("id", filter=Q(decision=AuditEvent.Decision.DENIED)))
-        .order_by("-calls", "credential_name")[:TOP_ITEMS]
-    )
+    ranked: dict[str, list[dict[str, Any]]] = {"tool": [], "agent": []}
+    for name, key, *figures in groups:
+        if name == "unit":
+            start = datetime.fromtimestamp(key.timestamp() // size * size, tz=UTC)
+            position = index.get(start)
+            for values, figure in zip(series.values(), figures, strict=True):
+                if position is not None:
+                    values[position] += figure
+        elif key:
+            ranked[name].append({"name": key, "calls": figures[0], "denials": figures[1]})
+    for rows in ranked.values():
+        rows.sort(key=lambda row: (-row["calls"], row["name"]))
+    activity = Activity(buckets=buckets, **series)
+    return CallSummary(activity, ranked["tool"][:TOP_ITEMS], ranked["agent"][:TOP_ITEMS])
 
 
 def latency_by_target(*, tenant_id: int, since: datetime) -> list[dict[str, Any]]:

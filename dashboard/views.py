@@ -64,11 +64,8 @@ def dashboard_tenant(request: HttpRequest, tenant_id: int) -> HttpResponse:
 
 
 def _panels(tenant_id: int, period: selectors.Period) -> dict[str, Any]:
-    now = timezone.now()
-    since = now - period.span
-    activity = selectors.activity_over_time(tenant_id=tenant_id, period=period, now=now)
-    tools = selectors.top_tools(tenant_id=tenant_id, since=since)
-    agents = selectors.top_agents(tenant_id=tenant_id, since=since)
+    summary = selectors.call_summary(tenant_id=tenant_id, period=period, now=timezone.now())
+    activity, since = summary.activity, summary.activity.buckets[0]
     latency = selectors.latency_by_target(tenant_id=tenant_id, since=since)
     meters = selectors.meters_near_limits(tenant_id=tenant_id)
     totals = {name: activity.total(name) for name in selectors.SERIES}
@@ -87,10 +84,11 @@ def _panels(tenant_id: int, period: selectors.Period) -> dict[str, Any]:
             time_format=period.time_format,
         ),
         "tools_chart": charts.bar_chart(
-            bars=[charts.Bar(row["tool"], row["calls"], _denied(row)) for row in tools], label="Top tools"
+            bars=[charts.Bar(row["name"], row["calls"], _denied(row)) for row in summary.tools],
+            label="Top tools",
         ),
         "agents_chart": charts.bar_chart(
-            bars=[charts.Bar(row["credential_name"], row["calls"], _denied(row)) for row in agents],
+            bars=[charts.Bar(row["name"], row["calls"], _denied(row)) for row in summary.agents],
             label="Top agents",
             css="agents",
         ),

@@ -198,3 +198,37 @@ def test_the_page_costs_the_same_queries_with_ten_or_a_thousand_calls(acme: Targ
         page(client, acme.tenant)
 
     assert len(many.statements) == len(few.statements) <= 14
+
+
+def test_postgresql_single_scan_counts_the_same_as_one_query_per_grouping(acme: Target) -> None:
+    from django.db import connection
+    from django.utils import timezone
+
+    from dashboard.selectors import PERIODS, fold_groups, grouped_in_one_scan, grouped_one_by_one
+
+    if connection.vendor != "postgresql":
+        pytest.skip("GROUPING SETS is the PostgreSQL reader")
+    redacted = {
+        "filters": [],
+        "redactions": [{"policy": 1, "mode": "enforce", "action": "mask", "kinds": {}}],
+    }
+    store(
+        *[
+            call_event(acme, ago=timedelta(minutes=i), tool=f"t{i % 4}", credential_name=f"a{i % 3}")
+            for i in range(50)
+        ],
+        call_event(acme, decision="denied", status_code=429, protections=redacted, tool=""),
+        call_event(acme, ago=timedelta(hours=3), tool="too-old"),
+    )
+    period, now = PERIODS["1h"], timezone.now()
+    buckets = period.buckets(now)
+
+    def summary(reader: object) -> object:
+        groups = reader(tenant_id=acme.tenant_id, period=period, since=buckets[0])  # type: ignore[operator]
+        return fold_groups(groups, buckets, period)
+
+    one_scan, portable = summary(grouped_in_one_scan), summary(grouped_one_by_one)
+
+    assert one_scan == portable
+    assert sum(one_scan.activity.calls) == 51  # type: ignore[attr-defined]
+    assert [row["name"] for row in one_scan.tools] == ["t0", "t1", "t2", "t3"]  # type: ignore[attr-defined]
