@@ -22,6 +22,7 @@ from django.utils.safestring import SafeString, mark_safe
 _LEFT, _RIGHT, _TOP, _BOTTOM = 48, 12, 12, 28
 _BAR_HEIGHT, _BAR_GAP = 18, 8
 _X_LABELS = 6
+_VALUE_ROOM = 130  # right of the longest bar: its value and note
 
 Scale = Callable[[float], float]
 
@@ -216,7 +217,7 @@ def bar_chart(*, bars: Sequence[Bar], label: str, css: str = "calls", width: int
     rows = []
     for index, bar in enumerate(bars):
         at = index * row
-        length = max((width - 70) * bar.value / top, 2)
+        length = max((width - _VALUE_ROOM) * bar.value / top, 2)
         value_text = number(bar.value) + (f" · {bar.note}" if bar.note else "")
         rows.append(
             _html(
@@ -244,7 +245,7 @@ def range_chart(*, ranges: Sequence[Range], label: str, width: int = 380) -> Saf
     if not ranges:
         return _empty(width, 80, label, "No forwarded calls in this period")
     top, _ = nice_ceiling(max(r.p95 for r in ranges))
-    scale = (width - 120) / top
+    scale = (width - _VALUE_ROOM - 30) / top
     row = _BAR_HEIGHT + _BAR_GAP + 14
     rows = []
     for index, item in enumerate(ranges):
@@ -282,7 +283,7 @@ def gauge_chart(*, gauges: Sequence[Gauge], label: str, width: int = 380) -> Saf
     if not gauges:
         return _empty(width, 80, label, "No meters on this tenant")
     row = _BAR_HEIGHT + _BAR_GAP + 14
-    track = width - 110
+    track = width - _VALUE_ROOM
     rows = []
     for index, gauge in enumerate(gauges):
         at = index * row

@@ -10,7 +10,8 @@ errors first, then a sample of the rest spread over the batch) and how many more
 Messages go to Redis pub/sub (channel ``gateway:feed:<tenant id>``) when ``REDIS_URL`` is set, so a
 dashboard served by any worker sees every worker's calls; otherwise to the in-process
 :data:`feed_hub`. A summary holds the time, target, credential name, tool or route, JSON-RPC method,
-decision, status, latency and reason: never a token, a header or a body.
+decision, status, latency and reason, and whether the call was protocol plumbing (the page hides
+those unless asked): never a token, a header or a body.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+
+from gateway.proxy.jsonrpc import PLUMBING_METHODS
 
 logger = logging.getLogger(__name__)
 
@@ -41,18 +44,26 @@ def channel_for(tenant_id: int) -> str:
 def summarise(record: dict[str, Any]) -> dict[str, Any]:
     """What the feed shows of one audit record (see the module docstring: no secret, no body)."""
     created = record.get("created_at")
+    method = str(record.get("jsonrpc_method") or "")
     return {
         "time": created.isoformat() if isinstance(created, datetime) else str(created or ""),
         "target": str(record.get("target_slug") or "")[:_SUMMARY_TEXT],
         "credential": str(record.get("credential_name") or "")[:_SUMMARY_TEXT],
         "tool": str(record.get("tool") or "")[:_SUMMARY_TEXT],
         "route": str(record.get("route") or "")[:_SUMMARY_TEXT],
-        "method": str(record.get("jsonrpc_method") or "")[:_SUMMARY_TEXT],
+        "method": method[:_SUMMARY_TEXT],
         "decision": str(record.get("decision") or ""),
         "status": int(record.get("status_code") or 0),
         "latency_ms": float(record.get("latency_ms") or 0.0),
         "reason": str(record.get("reason") or "")[:_SUMMARY_TEXT],
+        "plumbing": record.get("decision") == "allowed" and not record.get("tool") and is_plumbing(method),
     }
+
+
+def is_plumbing(method: str) -> bool:
+    """A session's own traffic (initialize, listings, notifications, ping, the GET stream and DELETE of a
+    session: no JSON-RPC method), which the feed hides unless asked to show it."""
+    return not method or method.startswith("notifications/") or method in PLUMBING_METHODS
 
 
 def sample(records: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:

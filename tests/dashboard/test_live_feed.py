@@ -246,3 +246,17 @@ def test_sampling_keeps_every_denial_and_spreads_the_rest() -> None:
     assert len(kept) == 10
     assert [r["tool"] for r in kept if r["decision"] == "denied"] == ["search-5", "search-95"]
     assert kept == sorted(kept, key=lambda r: int(r["tool"].split("-")[1]))
+
+
+def test_protocol_plumbing_is_marked_so_the_page_can_hide_it() -> None:
+    from dashboard.feed import summarise
+
+    initialize = {**a_record(1, 0), "tool": "", "jsonrpc_method": "initialize"}
+    stream = {**a_record(1, 0), "tool": "", "jsonrpc_method": "", "route": "GET /"}
+    reading = {**a_record(1, 0), "tool": "", "jsonrpc_method": "resources/read"}
+    refused = {**initialize, "decision": "denied"}
+
+    assert summarise(initialize)["plumbing"] and summarise(stream)["plumbing"]
+    assert not summarise(reading)["plumbing"]
+    assert not summarise(a_record(1, 0))["plumbing"]
+    assert not summarise(refused)["plumbing"]

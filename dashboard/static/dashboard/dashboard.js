@@ -22,7 +22,7 @@
 
   function callRow(call) {
     const tr = document.createElement("tr");
-    tr.className = "fresh";
+    tr.className = call.plumbing ? "fresh plumbing" : "fresh";
     const time = new Date(call.time);
     tr.appendChild(cell(isNaN(time) ? call.time : time.toISOString().slice(11, 19)));
     tr.appendChild(cell(call.target || "—"));
@@ -55,6 +55,8 @@
     if (!panel) return;
     const rows = panel.querySelector("[data-feed-rows]");
     const status = panel.querySelector("[data-feed-status]");
+    const plumbing = panel.querySelector("[data-show-plumbing]");
+    plumbing.addEventListener("change", () => panel.classList.toggle("show-plumbing", plumbing.checked));
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     const url = scheme + window.location.host + panel.dataset.feedPath;
     let delay = 1000;
