@@ -260,3 +260,30 @@ def test_protocol_plumbing_is_marked_so_the_page_can_hide_it() -> None:
     assert not summarise(reading)["plumbing"]
     assert not summarise(a_record(1, 0))["plumbing"]
     assert not summarise(refused)["plumbing"]
+
+
+@pytest.mark.parametrize("change", ["log out", "lose the tenant"])
+def test_an_open_feed_closes_once_its_user_logs_out_or_loses_the_tenant(
+    gateway: Gateway, target: Target, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    from django.contrib.sessions.models import Session
+    from django.db import connections
+    from websockets.exceptions import ConnectionClosed
+
+    from gateway.models import TenantMembership
+
+    monkeypatch.setattr("dashboard.consumers.RECHECK_SECONDS", 0.2)
+    cookie = member_cookie(target.tenant)
+
+    def forget() -> None:  # on a thread of its own, whose connection is closed after
+        (Session if change == "log out" else TenantMembership).objects.all().delete()
+        connections.close_all()
+
+    async def scenario() -> int | None:
+        socket = await open_feed(gateway, target.tenant_id, cookie)
+        await asyncio.to_thread(forget)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(socket.recv(), 20)
+        return closed.value.rcvd.code if closed.value.rcvd else None
+
+    assert run(scenario()) == 4403
