@@ -232,3 +232,28 @@ def test_postgresql_single_scan_counts_the_same_as_one_query_per_grouping(acme: 
     assert one_scan == portable
     assert sum(one_scan.activity.calls) == 51  # type: ignore[attr-defined]
     assert [row["name"] for row in one_scan.tools] == ["t0", "t1", "t2", "t3"]  # type: ignore[attr-defined]
+
+
+def test_a_page_whose_queries_run_too_long_answers_503_and_offers_a_shorter_period(
+    acme: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import connection
+
+    from dashboard import selectors, views
+
+    if connection.vendor != "postgresql":
+        pytest.skip("statement_timeout bounds the queries on PostgreSQL")
+
+    def slow_summary(**kwargs: object) -> object:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(5)")
+        raise AssertionError("the query was not cancelled")
+
+    monkeypatch.setattr(views, "QUERY_SECONDS", 0.2)
+    monkeypatch.setattr(selectors, "call_summary", slow_summary)
+
+    response = member(acme.tenant).get(reverse("dashboard:tenant", args=[acme.tenant_id]), {"period": "7d"})
+
+    assert response.status_code == 503
+    assert b"took more than 0.2 seconds" in response.content
+    assert b'href="?period=1h"' in response.content
