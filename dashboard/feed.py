@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -121,6 +121,8 @@ feed_hub = FeedHub()
 
 @dataclass
 class FeedCounters:
+    """What the publisher did since its start (``offered``: calls queued for the feed)."""
+
     offered: int = 0
     dropped: int = 0
     batches: int = 0
@@ -129,20 +131,29 @@ class FeedCounters:
     publish_failures: int = 0
 
 
-@dataclass
 class FeedPublisher:
     """The proxy's side of the live feed (one per proxy runtime); see the module docstring."""
 
-    redis_url: str = ""
-    redis_timeout: float = 1.0
-    interval: float = INTERVAL_SECONDS
-    capacity: int = CAPACITY
-    per_batch: int = PER_BATCH
-    hub: FeedHub = field(default_factory=lambda: feed_hub)
-    counters: FeedCounters = field(default_factory=FeedCounters)
-    _pending: list[dict[str, Any]] = field(default_factory=list)
-    _task: asyncio.Task[None] | None = None
-    _redis: aioredis.Redis | None = None
+    def __init__(
+        self,
+        *,
+        redis_url: str = "",
+        redis_timeout: float = 1.0,
+        interval: float = INTERVAL_SECONDS,
+        capacity: int = CAPACITY,
+        per_batch: int = PER_BATCH,
+        hub: FeedHub | None = None,
+    ) -> None:
+        self.redis_url = redis_url
+        self.redis_timeout = redis_timeout
+        self.interval = interval
+        self.capacity = capacity
+        self.per_batch = per_batch
+        self.hub = hub or feed_hub
+        self.counters = FeedCounters()
+        self._pending: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._redis: aioredis.Redis | None = None
 
     # -- the hot path -----------------------------------------------------------------------------
 
@@ -175,7 +186,8 @@ class FeedPublisher:
             self._redis = None
 
     def status(self) -> dict[str, int]:
-        return {**self.counters.__dict__, "waiting": len(self._pending)}
+        """For ``/readyz`` details: calls handed over, dropped (queue full), sampled out, and so on."""
+        return {**asdict(self.counters), "waiting": len(self._pending)}
 
     async def _run(self) -> None:
         while True:
