@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import connections
 from mcp.shared.exceptions import MCPError
 
 from gateway.models import Credential, Target, Tenant
@@ -69,6 +70,9 @@ def browser_page(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> Ite
         try:
             yield context.new_page()
         finally:
+            # The ORM calls made while Playwright's loop ran got a connection of their own (Django
+            # keeps connections per context); close it, or it outlives the test database.
+            connections.close_all()
             context.close()
             browser.close()
 
@@ -132,6 +136,9 @@ def history(tenant: Tenant, target: Target) -> None:
     store(*events)
 
 
+# The static files (served by the gateway, as in production) are file responses: settings.py silences
+# Django's warning about them, which pytest's own warning filters bring back.
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
 def test_admin_adds_a_credential_and_watches_its_calls_on_the_dashboard(
     browser_page: Any, gateway: Gateway, upstream: Upstream, transactional_db: None
 ) -> None:
