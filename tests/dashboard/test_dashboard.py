@@ -257,3 +257,14 @@ def test_a_page_whose_queries_run_too_long_answers_503_and_offers_a_shorter_peri
     assert response.status_code == 503
     assert b"took more than 0.2 seconds" in response.content
     assert b'href="?period=1h"' in response.content
+
+
+def test_superuser_lands_on_the_first_tenant_by_name_or_is_told_there_is_none(db: None) -> None:
+    client = logged_in(User.objects.create_superuser("root", password=PASSWORD))
+    assert b"No tenants yet" in client.get(reverse("dashboard:home")).content
+
+    tenant_with_target("zeta")
+    alpha = tenant_with_target("alpha")
+    response = client.get(reverse("dashboard:home"))
+
+    assert response["Location"] == reverse("dashboard:tenant", args=[alpha.tenant_id])
