@@ -67,9 +67,12 @@ def build_audit_record(ctx: ProxyContext) -> AuditRecord:
 
 
 async def record_audit(ctx: ProxyContext) -> None:
-    """Reads the whole context; appends its audit record to the write-ahead file (never waits on the DB)
-    and counts the request in the metrics (``gateway.metrics.recording.record_call``)."""
-    ctx.runtime.audit.submit(build_audit_record(ctx))
+    """Reads the whole context; appends its audit record to the write-ahead file (never waits on the DB),
+    hands it to the dashboard's live feed (a list append: ``dashboard.feed.FeedPublisher.offer``) and
+    counts the request in the metrics (``gateway.metrics.recording.record_call``)."""
+    record = build_audit_record(ctx)
+    ctx.runtime.audit.submit(record)
+    ctx.runtime.feed.offer(record)
     record_call(ctx)
 
 

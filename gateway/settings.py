@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "policies",
     "metering",
     "audit",
+    "dashboard",
 ]
 
 # Every middleware here is async-capable, so Django never runs the chain of an admin, API or probe

@@ -19,6 +19,7 @@ from django.conf import settings
 from audit.runtime import SEAL_INTERVAL_SECONDS, keep_audit_sealed
 from audit.siem.runtime import keep_siem_delivered
 from audit.sink import AuditSink
+from dashboard.feed import FeedPublisher
 from gateway.background import close_background_connections
 from gateway.conf import gateway_settings
 from gateway.last_used import LastUsedTracker
@@ -55,6 +56,7 @@ class ProxyRuntime:
             lag_warn_events=conf.audit_lag_warn_events,
         )
         self.last_used = LastUsedTracker()
+        self.feed = FeedPublisher(redis_url=conf.redis_url, redis_timeout=conf.redis_timeout_seconds)
         self.meters = MeterRuntime(conf)
         self.auth_failures = AuthFailureGuard(conf.auth_failures_per_minute, self.meters)
         # Django's own rule: with DEBUG and no ALLOWED_HOSTS, local names are allowed.
@@ -67,6 +69,7 @@ class ProxyRuntime:
         conf = self.conf
         poll = conf.policy_poll_seconds * (_POLL_SLOWDOWN_WITH_REDIS if conf.redis_url else 1)
         self.audit.start()
+        self.feed.start()
         self._tasks = [
             loop.create_task(poll_policy_version(self.cache, poll), name="policy-version-poll"),
             loop.create_task(self.last_used.run(conf.last_used_flush_seconds), name="last-used-flush"),
@@ -83,7 +86,12 @@ class ProxyRuntime:
     def status(self) -> dict[str, Any]:
         """Details for ``/readyz``: each component's own view of its health (never a secret)."""
         details: dict[str, Any] = {}
-        components = (("audit", self.audit), ("meters", self.meters), ("auth_failures", self.auth_failures))
+        components = (
+            ("audit", self.audit),
+            ("meters", self.meters),
+            ("auth_failures", self.auth_failures),
+            ("live_feed", self.feed),
+        )
         for name, component in components:
             component_status = getattr(component, "status", None)
             if component_status is not None:
@@ -95,6 +103,7 @@ class ProxyRuntime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.audit.aclose()
+        await self.feed.aclose()
         await self.meters.aclose()
         try:
             await self.last_used.flush()

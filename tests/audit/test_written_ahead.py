@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from audit.sink import AuditSink
+from dashboard.feed import FeedPublisher
 from gateway.proxy.context import ProxyContext
 from gateway.proxy.view import _send_stream, _send_whole
 
@@ -22,7 +23,7 @@ def context(sink: AuditSink, receive: Any = None) -> ProxyContext:
         return {"type": "http.disconnect"}
 
     return ProxyContext(
-        runtime=SimpleNamespace(audit=sink),  # type: ignore[arg-type]
+        runtime=SimpleNamespace(audit=sink, feed=FeedPublisher()),  # type: ignore[arg-type]
         receive=receive or never_disconnects,
         method="POST",
         path="/mcp/docs/",
