@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 from oauth2_provider.models import AccessToken, Application
 
+from audit.models import AuditEvent
 from gateway.models import Credential
 from gateway.oauth.models import OAuthClient
 from gateway.services import credential_create, credential_revoke, target_create, tenant_create
@@ -128,3 +129,14 @@ def test_a_read_token_and_a_reviewer_create_no_client(admin: Caller, agent: Cred
     assert reviewer.call("GET", "/api/v1/oauth-clients/").status_code == 403
     assert reviewer.call("POST", "/api/v1/oauth-clients/", body).status_code == 403
     assert not OAuthClient.objects.exists()
+
+
+def test_issuing_and_revoking_a_client_is_in_the_change_log(admin: Caller, agent: Credential) -> None:
+    created = create_client(admin, agent)
+    admin.call("DELETE", f"/api/v1/oauth-clients/{created['oauth_client']['id']}/")
+    changes = AuditEvent.objects.filter(kind="change", details__object_type="oauthclient").order_by("id")
+    assert [event.details["action"] for event in changes] == ["create", "delete"]
+    for event in changes:
+        assert (event.tenant_id, event.credential_id) == (agent.tenant_id, agent.pk)
+        assert (event.details["source"], event.details["actor"]) == ("api", "alice")
+        assert created["client_secret"] not in str(event.details)
