@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from audit.api import views as audit_views
 from gateway.api import schema  # noqa: F401 - registers the OpenAPI authentication extensions
 from gateway.api import views as gateway_views
+from gateway.api.oauth_clients import OAuthClientViewSet
 from metering.api import views as metering_views
 from policies.api import views as policies_views
 
@@ -21,5 +22,8 @@ router.register("redaction-policies", policies_views.RedactionPolicyViewSet, bas
 router.register("tools", policies_views.PinnedToolViewSet, basename="tool")
 router.register("audit-events", audit_views.AuditEventViewSet, basename="audit-event")
 router.register("usage", metering_views.UsageRollupViewSet, basename="usage")
+router.register("siem-sinks", audit_views.SiemSinkViewSet, basename="siem-sink")
+router.register("audit-settings", audit_views.AuditSettingsViewSet, basename="audit-settings")
+router.register("oauth-clients", OAuthClientViewSet, basename="oauth-client")
 
 urlpatterns = router.urls

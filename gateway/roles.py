@@ -2,8 +2,9 @@
 
 - A **superuser** sees and changes every tenant (Django's own permission rules apply unchanged).
 - A **tenant admin** sees and changes everything of one tenant: its targets, credentials, rules, meters,
-  protections and tool approvals, and reads its audit trail, usage and exports. It may rename its
-  tenant but neither create nor delete tenants, and it manages no users.
+  protections, tool approvals, OAuth clients, SIEM sinks and audit retention, and reads its audit
+  trail, usage and exports. It may rename its tenant but neither create nor delete tenants, and it
+  manages no users.
 - A **reviewer** reads the audit trail, the usage rollups and the exports of one tenant, and may
   request an export; it changes nothing.
 
@@ -29,7 +30,7 @@ REVIEWER = "reviewer"
 NONE = "none"
 
 #: The apps whose models a tenant admin manages (each model of them is confined to a tenant).
-MANAGED_APPS = frozenset({"gateway", "policies", "metering", "audit"})
+MANAGED_APPS = frozenset({"gateway", "policies", "metering", "audit", "gateway_oauth"})
 #: Models no tenant admin changes: tenants are created and deleted by a superuser, users likewise.
 SUPERUSER_ONLY = frozenset({"gateway.tenantmembership", "gateway.apitoken"})
 #: What a reviewer reads (view permission), and what it may create besides (an export request).

@@ -5,9 +5,9 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, SiemSink
 from audit.selectors import audit_events_filtered
-from gateway.api.filters import IdFilter
+from gateway.api.filters import IdFilter, IdFilterSet
 from gateway.models import Target
 
 
@@ -48,3 +48,9 @@ class AuditEventFilter(django_filters.FilterSet):
     def filter_reason(self, queryset: QuerySet[AuditEvent], name: str, value: str) -> QuerySet[AuditEvent]:
         """As the admin's reason filter (audit/selectors.py): served by the index of events with a reason."""
         return audit_events_filtered(queryset, reason=value)
+
+
+class SiemSinkFilter(IdFilterSet):
+    class Meta:
+        model = SiemSink
+        fields = ["tenant", "kind", "enabled"]

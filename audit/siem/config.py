@@ -184,8 +184,8 @@ class _Reader:
 
     def text(self, key: str, default: str) -> str:
         value = self.settings.get(key, default)
-        if not isinstance(value, str):
-            self.errors.append(f"{key} must be a string")
+        if not isinstance(value, str) or "\x00" in value:
+            self.errors.append(f"{key} must be a string (without NUL characters)")
             return default
         return value.strip()
 

@@ -89,15 +89,24 @@ def siem_sink_update(
     settings: dict[str, Any] | None = None,
     enabled: bool | None = None,
     secret: str | None = None,
+    name: str | None = None,
 ) -> SiemSink:
-    """Change a sink's settings, switch it on or off, or replace its secret (None or empty: kept).
-    Where delivery stands is kept. Raises ValidationError naming a bad field or setting."""
+    """Rename a sink, change its settings, switch it on or off, or replace its secret (None, or an
+    empty secret: kept). Where delivery stands is kept. Raises ValidationError naming a bad field or
+    setting."""
+    if name is not None:
+        sink.name = name
     if settings is not None:
         sink.settings = settings
     if enabled is not None:
         sink.enabled = enabled
     siem_sink_prepare(sink=sink, secret=secret)
     return siem_sink_save(sink=sink)
+
+
+def siem_sink_delete(*, sink: SiemSink) -> None:
+    """Delete a sink and where its delivery stands; retention no longer waits for it."""
+    sink.delete()
 
 
 def siem_sink_prepare(*, sink: SiemSink, secret: str | None) -> None:

@@ -62,14 +62,18 @@ class TenantScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
             acting.close()
         return super().finalize_response(request, response, *args, **kwargs)
 
+    def entity_tag_of(self, instance: models.Model) -> str:
+        """The ETag of what the view serves of ``instance``: the row's own, unless the view says."""
+        return entity_tag(instance)
+
     def tagged(self, response: Response, instance: models.Model) -> Response:
-        response["ETag"] = entity_tag(instance)
+        response["ETag"] = self.entity_tag_of(instance)
         return response
 
     def locked_object(self) -> models.Model:
         """The row of this detail request, locked until the transaction ends, after If-Match is checked."""
         instance = self.get_object()
-        check_if_match(self.request.headers.get("If-Match"), entity_tag(instance))
+        check_if_match(self.request.headers.get("If-Match"), self.entity_tag_of(instance))
         return instance
 
 

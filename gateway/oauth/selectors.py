@@ -130,3 +130,14 @@ def consent_problem(*, application: Any, target: Target, scopes: list[str]) -> s
     if binding is not None and binding.credential.tenant_id != tenant.id:
         return "This client already acts in another tenant."
     return None
+
+
+def oauth_client_list(*, credential_id: int | None = None, tenant_id: int | None = None) -> list[OAuthClient]:
+    """The OAuth clients bound to credentials (of one credential or tenant if given), oldest first, each
+    with its application and credential loaded."""
+    clients = OAuthClient.objects.select_related("application", "credential__tenant").order_by("pk")
+    if credential_id is not None:
+        clients = clients.filter(credential_id=credential_id)
+    if tenant_id is not None:
+        clients = clients.filter(credential__tenant_id=tenant_id)
+    return list(clients)

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from oauth2_provider.models import AbstractApplication, get_application_model
 
+from audit.changes import record_change, snapshot
 from gateway.conf import gateway_settings
 from gateway.models import Credential, Target
 from gateway.oauth.models import OAuthClient
@@ -58,13 +59,33 @@ def oauth_client_create(
     secret = application.client_secret  # hashed on save
     application.full_clean()
     application.save()
-    binding = OAuthClient.objects.create(application=application, credential=credential)
+    binding = _binding_create(application, credential)
     return IssuedOAuthClient(application=application, binding=binding, client_secret=secret)
 
 
+@transaction.atomic
 def oauth_client_delete(*, application: AbstractApplication) -> None:
-    """Delete an OAuth application and every token it holds: they are refused within a second."""
+    """Delete an OAuth application and every token it holds: they are refused within a second. The
+    change log records the client's binding going, under its credential's tenant."""
+    bindings = [
+        (binding, snapshot(binding), _scope(binding.credential))
+        for binding in OAuthClient.objects.select_related("credential").filter(application=application)
+    ]
     application.delete()
+    for binding, before, scope in bindings:
+        record_change(instance=binding, before=before, after=None, scope=scope)
+
+
+def _binding_create(application: AbstractApplication, credential: Credential) -> OAuthClient:
+    """Bind ``application`` to ``credential``, recorded in the change log (OAuthClient is not a
+    ChangeLogged model: its deletion cascades from django-oauth-toolkit's application)."""
+    binding = OAuthClient.objects.create(application=application, credential=credential)
+    record_change(instance=binding, before=None, after=snapshot(binding), scope=_scope(credential))
+    return binding
+
+
+def _scope(credential: Credential) -> tuple[int | None, int | None, int | None]:
+    return (credential.tenant_id, None, credential.pk)
 
 
 def scope_rules_as_routes(scopes: Iterable[str]) -> list[tuple[str, str]]:
@@ -98,7 +119,7 @@ def oauth_consent_grant(
         issued = credential_create(
             tenant=target.tenant, name=f"OAuth {label} #{application.pk}", targets=[target], allow=routes
         )
-        return OAuthClient.objects.create(application=application, credential=issued.credential)
+        return _binding_create(application, issued.credential)
     credential = binding.credential
     credential.targets.add(target)
     existing = set(credential.rules.values_list("method", "path"))

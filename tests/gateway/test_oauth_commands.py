@@ -132,3 +132,28 @@ def test_the_credential_page_issues_lists_and_revokes_oauth_clients(admin_client
 
     assert answer.status_code == 302, answer.content.decode()[:3000]
     assert not Application.objects.filter(pk=binding.application_id).exists()
+
+
+def test_list_oauth_clients_shows_each_client_of_a_credential_never_its_secret(credential):
+    created = run_json(f"create_oauth_client --credential {credential.id} --grant client_credentials")
+    other = credential_create(tenant=credential.tenant, name="other", targets=[]).credential
+    run_json(f"create_oauth_client --credential {other.id} --grant client_credentials")
+
+    listed = run_json(f"list_oauth_clients --credential {credential.id}")["oauth_clients"]
+
+    assert [(c["client_id"], c["credential_id"], c["grant"]) for c in listed] == [
+        (created["client_id"], credential.id, "client_credentials")
+    ]
+    assert len(run_json("list_oauth_clients --tenant acme")["oauth_clients"]) == 2
+    assert created["client_secret"] not in json.dumps(run_json("list_oauth_clients"))
+
+
+def test_delete_oauth_client_revokes_the_client(credential):
+    created = run_json(f"create_oauth_client --credential {credential.id} --grant client_credentials")
+
+    deleted = run_json(f"delete_oauth_client {created['client_id']}")
+
+    assert deleted == {"client_id": created["client_id"], "credential_id": credential.id, "deleted": True}
+    assert not Application.objects.filter(client_id=created["client_id"]).exists()
+    with pytest.raises(CommandError, match="No OAuth client with client id"):
+        call_command("delete_oauth_client", created["client_id"])

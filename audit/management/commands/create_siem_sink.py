@@ -8,17 +8,15 @@ written from now on; ``--from-start`` sends every event of the tenant still kept
 
 from __future__ import annotations
 
-import getpass
-import json
-import sys
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
+from audit.management.commands._siem import settings_json, webhook_secret
 from audit.models import SiemSink
 from audit.siem.selectors import siem_sink_summary
 from audit.siem.services import siem_sink_create
-from gateway.management.commands._cli import GatewayCommand, read_secret, service_errors, tenant_by_name
+from gateway.management.commands._cli import GatewayCommand, service_errors, tenant_by_name
 
 # option -> settings key, for the options that set one
 _SETTINGS = {
@@ -82,9 +80,9 @@ class Command(GatewayCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = tenant_by_name(options["tenant"])
         kind = options["kind"]
-        settings = _extra_settings(options["sink_settings"])
+        settings = settings_json(options["sink_settings"])
         settings.update({key: options[name] for name, key in _SETTINGS.items() if options[name] is not None})
-        secret = _secret(options) if kind == SiemSink.Kind.WEBHOOK else ""
+        secret = webhook_secret(options["secret_file"]) if kind == SiemSink.Kind.WEBHOOK else ""
         with service_errors():
             sink = siem_sink_create(
                 tenant=tenant,
@@ -99,24 +97,3 @@ class Command(GatewayCommand):
         self.emit(
             options, summary, f"Created {kind} sink {sink.name!r} (id {sink.pk}) of tenant {tenant.name!r}."
         )
-
-
-def _extra_settings(raw: str | None) -> dict[str, Any]:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CommandError(f"--sink-settings is not JSON: {exc.msg}") from None
-    if not isinstance(value, dict):
-        raise CommandError("--sink-settings must be a JSON object")
-    return value
-
-
-def _secret(options: dict[str, Any]) -> str:
-    """The webhook secret from --secret-file, or stdin (a prompt on a terminal); never echoed."""
-    if options["secret_file"]:
-        return read_secret(options["secret_file"], "--secret-file")
-    if sys.stdin.isatty():
-        return getpass.getpass("Webhook signing secret: ")
-    return read_secret("-", "stdin")

@@ -26,9 +26,12 @@ ENDPOINTS = {
     "tools": "pinnedtool",
     "audit-events": "auditevent",
     "usage": "usagerollup",
+    "siem-sinks": "siemsink",
+    "audit-settings": "tenant",  # a tenant's audit settings are addressed by the tenant's id
+    "oauth-clients": "oauthclient",
 }
 #: The actions on one object (POST /<endpoint>/<id>/<action>/).
-ACTIONS = {"credentials": ["rotate", "revoke", "deactivate"], "tools": ["approve"]}
+ACTIONS = {"credentials": ["rotate", "revoke", "deactivate"], "tools": ["approve"], "siem-sinks": ["retry"]}
 REFUSED = {403, 404}
 
 
@@ -72,6 +75,13 @@ def foreign_writes(acme: dict[str, Any], globex: dict[str, Any]) -> list[tuple[s
         ("PATCH", f"/api/v1/meters/{acme['meter'].pk}/", {"credential": b_credential}),
         ("PATCH", f"/api/v1/filters/{acme['filter'].pk}/", {"target": b_target}),
         ("PATCH", f"/api/v1/targets/{acme['target'].pk}/", {"tenant": b_tenant}),
+        (
+            "POST",
+            "/api/v1/siem-sinks/",
+            {"tenant": b_tenant, "name": "x", "kind": "syslog", "settings": {"host": "logs.example"}},
+        ),
+        ("PATCH", f"/api/v1/siem-sinks/{acme['siemsink'].pk}/", {"tenant": b_tenant}),
+        ("POST", "/api/v1/oauth-clients/", {"credential": b_credential, "grant": "client_credentials"}),
     ]
 
 
