@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework.routers import DefaultRouter
 
 from audit.api import views as audit_views
+from audit.api.exports import AuditExportViewSet
 from gateway.api import schema  # noqa: F401 - registers the OpenAPI authentication extensions
 from gateway.api import views as gateway_views
 from gateway.api.oauth_clients import OAuthClientViewSet
@@ -21,6 +22,7 @@ router.register("filters", policies_views.FilterViewSet, basename="filter")
 router.register("redaction-policies", policies_views.RedactionPolicyViewSet, basename="redaction-policy")
 router.register("tools", policies_views.PinnedToolViewSet, basename="tool")
 router.register("audit-events", audit_views.AuditEventViewSet, basename="audit-event")
+router.register("exports", AuditExportViewSet, basename="export")
 router.register("usage", metering_views.UsageRollupViewSet, basename="usage")
 router.register("siem-sinks", audit_views.SiemSinkViewSet, basename="siem-sink")
 router.register("audit-settings", audit_views.AuditSettingsViewSet, basename="audit-settings")

@@ -4,6 +4,7 @@ anything of tenant B, and a reviewer changes nothing at all."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, AuditExport
 from audit.retention import audit_retention_set
 from audit.siem.services import siem_sink_create
 from gateway.models import Target, Tenant, TenantMembership
@@ -62,6 +63,14 @@ def populate(name: str) -> dict[str, Any]:
         ),
         "auditsettings": audit_retention_set(tenant=tenant, days=30),
         "oauthclient": oauth_client_create(credential=credential, grant="client_credentials").binding,
+        "auditexport": AuditExport.objects.create(
+            tenant=tenant,
+            requested_by=f"{name}-reviewer",
+            requested_at=timezone.now(),
+            since=timezone.now() - timedelta(days=1),
+            until=timezone.now(),
+            format=AuditExport.Format.CSV,
+        ),
     }
     return rows
 

@@ -29,6 +29,7 @@ ENDPOINTS = {
     "siem-sinks": "siemsink",
     "audit-settings": "tenant",  # a tenant's audit settings are addressed by the tenant's id
     "oauth-clients": "oauthclient",
+    "exports": "auditexport",
 }
 #: The actions on one object (POST /<endpoint>/<id>/<action>/).
 ACTIONS = {"credentials": ["rotate", "revoke", "deactivate"], "tools": ["approve"], "siem-sinks": ["retry"]}
@@ -64,6 +65,16 @@ def foreign_writes(acme: dict[str, Any], globex: dict[str, Any]) -> list[tuple[s
             {"tenant": b_tenant, "slug": "x", "upstream_url": "http://127.0.0.1:9/"},
         ),
         ("POST", "/api/v1/credentials/", {"tenant": b_tenant, "name": "x"}),
+        (
+            "POST",
+            "/api/v1/exports/",
+            {
+                "tenant": b_tenant,
+                "since": "2026-01-01T00:00:00Z",
+                "until": "2026-01-02T00:00:00Z",
+                "format": "csv",
+            },
+        ),
         ("POST", "/api/v1/credentials/", {"name": "x", "targets": [b_target]}),
         ("POST", "/api/v1/rules/", {"credential": b_credential, "method": "POST", "path": "/tools/*"}),
         ("POST", "/api/v1/meters/", {"tenant": b_tenant, "kind": "request_count", "limit": 1}),
@@ -140,11 +151,11 @@ def test_admin_of_tenant_a_lists_only_tenant_a(tenants: Any) -> None:
         assert acme[key].pk in {row["id"] for row in rows}, endpoint
 
 
-def test_reviewer_reads_audit_and_usage_and_nothing_else(tenants: Any) -> None:
+def test_reviewer_reads_audit_usage_and_exports_and_nothing_else(tenants: Any) -> None:
     acme, _ = tenants
     caller = member_caller(acme["tenant"], "reviewer", "rita")
     readable = {endpoint for endpoint in ENDPOINTS if every_row(caller, endpoint)[0] == 200}
-    assert readable == {"audit-events", "usage"}
+    assert readable == {"audit-events", "usage", "exports"}
 
 
 def test_reviewer_changes_nothing_of_its_own_tenant(tenants: Any) -> None:
@@ -153,7 +164,9 @@ def test_reviewer_changes_nothing_of_its_own_tenant(tenants: Any) -> None:
     before = {key: snapshot(type(row).objects.get(pk=row.pk)) for key, row in acme.items()}
     for endpoint, key in ENDPOINTS.items():
         detail = f"/api/v1/{endpoint}/{acme[key].pk}/"
-        for method, path in [("PATCH", detail), ("DELETE", detail), ("POST", f"/api/v1/{endpoint}/")]:
+        # asking for an export is what a reviewer may do (it changes no configuration)
+        create = [] if endpoint == "exports" else [("POST", f"/api/v1/{endpoint}/")]
+        for method, path in [("PATCH", detail), ("DELETE", detail), *create]:
             assert caller.call(method, path, {}).status_code in {403, 405}, (method, path)
         for name in ACTIONS.get(endpoint, []):
             assert caller.call("POST", f"{detail}{name}/", {"served_hash": "0" * 64}).status_code == 403
