@@ -116,17 +116,18 @@ def history(tenant: Tenant, target: Target) -> None:
         for _ in range(int(busy * 2)):
             roll = rng.random()
             limited, denied = roll < 0.02, 0.02 <= roll < 0.07
+            tool = "delete_all" if denied else rng.choice(tools)
             events.append(
                 call_event(
                     target,
                     ago=timedelta(minutes=minute + rng.random() * 4),
-                    tool=rng.choice(tools),
+                    tool=tool,
                     credential_name=rng.choice(agents),
                     decision="denied" if denied or limited else "allowed",
                     status_code=429 if limited else 403 if denied else 200,
                     reason="meter m1 exhausted"
                     if limited
-                    else "no rule allows POST /tools/delete_all"
+                    else f"no rule allows POST /tools/{tool}"
                     if denied
                     else "",
                     latency_ms=rng.lognormvariate(3.2, 0.45),
