@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, AuditExport
 from audit.services import audit_chain_seal
 from audit.signing import public_keys
 from audit.writer import write_records
@@ -41,6 +41,19 @@ def write_events_at(tenant_id: int, minutes: list[float], **fields: Any) -> list
 
 def seal(tenant_id: int) -> None:
     assert audit_chain_seal(tenant_id=tenant_id, max_events=100_000) is not None
+
+
+def export_requested(tenant: Any, **fields: Any) -> AuditExport:
+    """An export of ``tenant``'s events from START to END as the admin would have saved it (CSV,
+    asked for by "reviewer", waiting to run); ``fields`` set the rest (state, progress ...)."""
+    defaults: dict[str, Any] = {
+        "requested_by": "reviewer",
+        "requested_at": START,
+        "since": START,
+        "until": END,
+        "format": "csv",
+    }
+    return AuditExport.objects.create(tenant=tenant, **{**defaults, **fields})
 
 
 def export(
