@@ -302,7 +302,13 @@ def test_filters_are_listed_in_stack_order_and_deleted_by_id(agent):
     ]
     assert f"filter {own.id} (credential {agent.id}): $.secret [enforce]" in run("list_filters")
 
-    run_json("delete_filter", str(own.id))
+    deleted = run_json("delete_filter", str(own.id))
+    assert (deleted["id"], deleted["credential_id"], deleted["paths"], deleted["deleted"]) == (
+        own.id,
+        agent.id,
+        ["$.secret"],
+        True,
+    )
     assert list(Filter.objects.values_list("id", flat=True)) == [tenant_wide.id]
 
 
@@ -324,7 +330,10 @@ def test_redaction_policies_are_listed_and_deleted_by_id(docs):
         }
     ]
 
-    run("delete_redaction", str(row.id))
+    assert (
+        run("delete_redaction", str(row.id)).strip()
+        == f"Deleted redaction policy {row.id} (target docs): mask email."
+    )
     assert not RedactionPolicy.objects.exists()
 
 
