@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Coroutine, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 import httpx2
@@ -93,6 +93,26 @@ def gateway(transactional_db: None) -> Iterator[Gateway]:
     yield server
     server.server.stop()
     policy_cache.invalidate()
+
+
+@contextmanager
+def gateway_configured(settings: Any, **gateway: str) -> Iterator[Gateway]:
+    """A running gateway (as the ``gateway`` fixture gives) with these GATEWAY settings (names without
+    the ``GATEWAY_`` prefix, values as the environment would give them), for a fixture of a test
+    that needs small limits; the cached settings and policies are cleared before and after."""
+    from gateway.conf import gateway_settings
+    from policies.cache import policy_cache
+
+    settings.GATEWAY = {**settings.GATEWAY, **gateway}
+    gateway_settings.cache_clear()
+    policy_cache.invalidate()
+    server = Gateway()
+    try:
+        yield server
+    finally:
+        server.server.stop()
+        gateway_settings.cache_clear()
+        policy_cache.invalidate()
 
 
 @pytest.fixture

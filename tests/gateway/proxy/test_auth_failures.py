@@ -20,7 +20,7 @@ from gateway.proxy.auth_failures import AuthFailureGuard, address_key
 from gateway.tokens import generate_token
 from metering.limiter import Charge, CheckResult, MeterReading
 from metering.memory import MemoryLimiter
-from tests.conftest import Gateway, issue_credential, require_service, run
+from tests.conftest import Gateway, gateway_configured, issue_credential, require_service, run
 from tests.gateway.proxy.test_authentication import BODY, HEADERS
 from tests.metering.conftest import Clock, use_clock
 
@@ -30,17 +30,8 @@ LIMIT = 5
 @pytest.fixture
 def guarded_gateway(transactional_db, settings) -> Iterator[Gateway]:
     """A gateway (uvicorn, in a thread) that allows 5 failed authentications per address and minute."""
-    from gateway.conf import gateway_settings
-    from policies.cache import policy_cache
-
-    settings.GATEWAY = {**settings.GATEWAY, "AUTH_FAILURES_PER_MINUTE": str(LIMIT)}
-    gateway_settings.cache_clear()
-    policy_cache.invalidate()
-    server = Gateway()
-    yield server
-    server.server.stop()
-    gateway_settings.cache_clear()
-    policy_cache.invalidate()
+    with gateway_configured(settings, AUTH_FAILURES_PER_MINUTE=str(LIMIT)) as server:
+        yield server
 
 
 def new_address() -> str:
