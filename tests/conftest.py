@@ -30,6 +30,15 @@ def require_service(name: str, reason: str) -> None:
     pytest.skip(f"{name} not available: {reason}")
 
 
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis of these tests (REDIS_URL): for meters across processes, the Celery broker and the like."""
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        require_service("Redis", "REDIS_URL is not set")
+    return url
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run an agent coroutine from a synchronous test."""
     return asyncio.run(coro)

@@ -177,15 +177,10 @@ def test_only_the_tenants_own_reviewers_and_admins_may_see_an_export(
     assert client.get(f"/admin/audit/auditexport/{export.pk}/file/").status_code == 200
 
 
-def test_a_real_celery_worker_writes_the_export(events, tenant, export_dir, monkeypatch):
+def test_a_real_celery_worker_writes_the_export(events, tenant, export_dir, monkeypatch, redis_url):
     from gateway.celery import app
     from tests.metering.processes import CeleryWorker
 
-    redis_url = __import__("os").environ.get("REDIS_URL", "")
-    if not redis_url:
-        from tests.conftest import require_service
-
-        require_service("Redis", "REDIS_URL is not set")
     export = export_requested(tenant)
     queue = f"export-test-{uuid.uuid4().hex}"  # its own queue: no other worker on this broker takes it
     monkeypatch.setenv("GATEWAY_EXPORT_DIR", str(export_dir))
