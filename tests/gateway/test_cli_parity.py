@@ -351,6 +351,22 @@ def test_an_unknown_id_is_a_clear_error(command, what):
         run(command, "9999")
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("list_targets --tenant nope", "No tenant named 'nope'"),
+        ("list_users --tenant nope", "No tenant named 'nope'"),
+        ("list_filters --tenant nope", "No tenant named 'nope'"),
+        ("list_redactions --tenant nope", "No tenant named 'nope'"),
+        ("list_credentials --target ghost", "No target with slug 'ghost'"),
+        ("list_meters --credential 9999", "No credential with id '9999'"),
+    ],
+)
+def test_a_list_narrowed_to_something_unknown_is_a_clear_error(line, message):
+    with pytest.raises(CommandError, match=message):
+        run(line)
+
+
 # Users
 
 

@@ -182,6 +182,18 @@ def row_by_id(rows: QuerySet[Row], value: str, what: str, *, prefix: str = "") -
     return row
 
 
+def listing_filters(options: dict[str, Any]) -> dict[str, Any]:
+    """What a list command's optional ``--tenant NAME``, ``--target SLUG`` and ``--credential ID`` name,
+    as keyword arguments for its selector: each option the command has, looked up (CommandError when
+    nothing has that name), or None when it was not given."""
+    lookups = {"tenant": tenant_by_name, "target": target_by_slug, "credential": credential_by_id}
+    return {
+        option: lookup(options[option]) if options[option] else None
+        for option, lookup in lookups.items()
+        if option in options
+    }
+
+
 def scope_from(options: dict[str, Any]) -> tuple[Tenant, Target | None, Credential | None]:
     """The tenant of ``--tenant``, and the target of ``--target`` / credential of ``--credential`` if
     given, each checked to belong to that tenant (meters, filters and redaction are scoped so)."""
