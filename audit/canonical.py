@@ -144,6 +144,21 @@ def unpack_manifest(manifest: bytes) -> Iterator[tuple[int, bytes]]:
         yield int.from_bytes(entry[:8], "big"), entry[8:]
 
 
+#: The fields of a seal's canonical form, as :func:`seal_document` takes them (and AuditSeal names them).
+SEAL_FIELDS = (
+    "tenant_id",
+    "sequence",
+    "first_event_id",
+    "last_event_id",
+    "event_count",
+    "root",
+    "manifest_sha256",
+    "previous_hash",
+    "created_at",
+    "key_id",
+)
+
+
 def seal_document(
     *,
     tenant_id: int | None,
@@ -176,15 +191,4 @@ def seal_document(
 
 def seal_bytes(seal: Any) -> bytes:
     """The canonical bytes of an :class:`~audit.models.AuditSeal` row as stored."""
-    return seal_document(
-        tenant_id=seal.tenant_id,
-        sequence=seal.sequence,
-        first_event_id=seal.first_event_id,
-        last_event_id=seal.last_event_id,
-        event_count=seal.event_count,
-        root=seal.root,
-        manifest_sha256=seal.manifest_sha256,
-        previous_hash=seal.previous_hash,
-        created_at=seal.created_at,
-        key_id=seal.key_id,
-    )
+    return seal_document(**{name: getattr(seal, name) for name in SEAL_FIELDS})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from django.db.models import Count, Max, QuerySet
 
@@ -63,20 +63,26 @@ def seal_chain_status(*, now: datetime) -> list[ChainStatus]:
     return sorted(statuses, key=lambda status: status.tenant_name)
 
 
+class AuditEventCriteria(TypedDict, total=False):
+    """What the audit list, the API and ``audit_event_list`` may narrow events by (absent or None: not
+    narrowed by it); :func:`audit_events_filtered` says what each one means."""
+
+    since: datetime | None
+    until: datetime | None
+    target_id: int | None
+    credential_name: str | None
+    tool: str | None
+    decision: str | None
+    reason: str | None
+
+
 def audit_events_filtered(
     events: QuerySet[AuditEvent],
     *,
     tenant_ids: Collection[int] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    target_id: int | None = None,
-    credential_name: str | None = None,
-    tool: str | None = None,
-    decision: str | None = None,
-    reason: str | None = None,
+    **criteria: Unpack[AuditEventCriteria],
 ) -> QuerySet[AuditEvent]:
-    """``events`` narrowed by every criterion given (None: not narrowed by it), in the order the
-    indexes of AuditEvent.Meta serve.
+    """``events`` narrowed by every criterion given, in the order the indexes of AuditEvent.Meta serve.
 
     ``tenant_ids``: the events of these tenants (empty: none); ``since`` inclusive, ``until`` exclusive;
     ``credential_name`` and ``tool`` match exactly (the name stored at call time, so a deactivated or
@@ -84,13 +90,17 @@ def audit_events_filtered(
     no reason are left out by a plain ``reason <> ''`` too, which lets PostgreSQL use the partial index
     on events that have one (about one in ten) instead of reading every event of the period.
     """
+    unknown = criteria.keys() - AuditEventCriteria.__annotations__.keys()
+    if unknown:  # what a signature listing each criterion would refuse
+        raise TypeError(f"audit_events_filtered() got unexpected criteria {sorted(unknown)}")
     if tenant_ids is not None:
         events = events.filter(tenant_id__in=list(tenant_ids))
+    since, until, reason = criteria.get("since"), criteria.get("until"), criteria.get("reason")
     if since is not None:
         events = events.filter(created_at__gte=since)
     if until is not None:
         events = events.filter(created_at__lt=until)
-    exact = {"target_id": target_id, "credential_name": credential_name, "tool": tool, "decision": decision}
+    exact = {field: criteria.get(field) for field in ("target_id", "credential_name", "tool", "decision")}
     events = events.filter(**{field: value for field, value in exact.items() if value is not None})
     if reason is not None:
         events = events.exclude(reason="").filter(reason__icontains=reason)
@@ -98,28 +108,12 @@ def audit_events_filtered(
 
 
 def audit_event_list(
-    *,
-    tenant_ids: Collection[int] | None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    target_id: int | None = None,
-    credential_name: str | None = None,
-    tool: str | None = None,
-    decision: str | None = None,
-    reason: str | None = None,
+    *, tenant_ids: Collection[int] | None, **criteria: Unpack[AuditEventCriteria]
 ) -> QuerySet[AuditEvent]:
     """The audit events matching every criterion given, newest first (see audit_events_filtered);
     ``tenant_ids`` None is every tenant's events and the events without one."""
     return audit_events_filtered(
-        AuditEvent.objects.order_by("-created_at", "-id"),
-        tenant_ids=tenant_ids,
-        since=since,
-        until=until,
-        target_id=target_id,
-        credential_name=credential_name,
-        tool=tool,
-        decision=decision,
-        reason=reason,
+        AuditEvent.objects.order_by("-created_at", "-id"), tenant_ids=tenant_ids, **criteria
     )
 
 

@@ -27,6 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from throwaway_database import throwaway_database  # noqa: E402
 
 
 def typical_record(index: int) -> dict[str, object]:
@@ -64,21 +67,11 @@ def typical_record(index: int) -> dict[str, object]:
 
 def measure(events: int, batch_size: int) -> None:
     """In this process (Django set up on DATABASE_URL): create a database, measure, drop it."""
-    import django
-    from django.conf import settings
+    with throwaway_database("audit") as connection:
+        from audit.models import AuditEvent
+        from audit.sink import AuditSink
+        from gateway.background import close_background_connections
 
-    settings.DATABASES["default"]["TEST"] = {"NAME": f"bench_audit_{os.getpid()}"}
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        settings.DATABASES["default"]["TEST"]["NAME"] = str(Path(tempfile.mkdtemp()) / "bench.sqlite3")
-    django.setup()
-    from django.db import connection
-
-    from audit.models import AuditEvent
-    from audit.sink import AuditSink
-    from gateway.background import close_background_connections
-
-    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
         wal_dir = tempfile.mkdtemp(prefix="audit-bench-")
         appender = AuditSink(batch_size=batch_size, wal_dir=wal_dir, lag_warn_events=10**8)
         appender.wal.open()
@@ -106,8 +99,6 @@ def measure(events: int, batch_size: int) -> None:
             f"{vendor:10} append {append_ms:.4f} ms CPU/event | writer {stored / elapsed:,.0f} events/s, "
             f"{cpu_used * 1000 / stored:.3f} ms CPU/event ({stored} events, batches of {batch_size})"
         )
-    finally:
-        connection.creation.destroy_test_db(name, verbosity=0)
 
 
 def main() -> None:

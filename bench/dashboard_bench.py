@@ -21,13 +21,15 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from throwaway_database import throwaway_database  # noqa: E402
 
 
 def fill(target_id: int, tenant_id: int, slugs: list[str], count: int, span: timedelta) -> None:
@@ -76,23 +78,14 @@ def fill(target_id: int, tenant_id: int, slugs: list[str], count: int, span: tim
 
 
 def measure(events: int, noise: int, runs: int) -> None:
-    import django
-    from django.conf import settings
+    with throwaway_database("dashboard") as connection:
+        from django.test import Client
+        from django.test.utils import CaptureQueriesContext, setup_test_environment
 
-    settings.DATABASES["default"]["TEST"] = {"NAME": f"bench_dashboard_{os.getpid()}"}
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        settings.DATABASES["default"]["TEST"]["NAME"] = str(Path(tempfile.mkdtemp()) / "bench.sqlite3")
-    django.setup()
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext, setup_test_environment
+        from gateway.services import target_create, tenant_create, user_create
+        from metering.services import meter_create
 
-    from gateway.services import target_create, tenant_create, user_create
-    from metering.services import meter_create
-
-    setup_test_environment()
-    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
+        setup_test_environment()
         acme, globex = tenant_create(name="acme"), tenant_create(name="globex")
         slugs = ["docs", "tickets", "billing"]
         targets = [target_create(tenant=acme, slug=s, upstream_url="http://127.0.0.1:9/mcp") for s in slugs]
@@ -126,8 +119,6 @@ def measure(events: int, noise: int, runs: int) -> None:
                 f"  period {period:>3}: median {statistics.median(times) * 1000:6.0f} ms, "
                 f"worst {max(times) * 1000:6.0f} ms, {len(queries)} queries, {events:,} events in the period"
             )
-    finally:
-        connection.creation.destroy_test_db(name, verbosity=0)
 
 
 def main() -> None:

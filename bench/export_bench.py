@@ -25,26 +25,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from throwaway_database import throwaway_database  # noqa: E402
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 def measure(rows: int) -> None:
     """In this process (Django set up on DATABASE_URL): create a database, measure, drop it."""
-    import django
-    from django.conf import settings
-
-    settings.DATABASES["default"]["TEST"] = {"NAME": f"bench_export_{os.getpid()}"}
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        settings.DATABASES["default"]["TEST"]["NAME"] = str(Path(tempfile.mkdtemp()) / "bench.sqlite3")
-    django.setup()
-    from django.db import connection
-
-    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
+    with throwaway_database("export") as connection:
         run(rows, connection.vendor)
-    finally:
-        connection.creation.destroy_test_db(name, verbosity=0)
 
 
 def run(rows: int, vendor: str) -> None:

@@ -358,19 +358,18 @@ def _count(number: int, one: str, many: str = "") -> str:
 
 def filter_list(*, tenant: Tenant | None = None) -> QuerySet[Filter]:
     """Response filters by tenant, in stack order (the tenant's, the targets', the credentials')."""
-    rows = Filter.objects.select_related("tenant", "target").order_by(
-        "tenant__name",
-        F("credential_id").asc(nulls_first=True),
-        F("target_id").asc(nulls_first=True),
-        "order",
-        "id",
-    )
-    return rows if tenant is None else rows.filter(tenant=tenant)
+    return _in_stack_order(Filter.objects.all(), tenant=tenant)
 
 
 def redaction_policy_list(*, tenant: Tenant | None = None) -> QuerySet[RedactionPolicy]:
     """Redaction policies by tenant, in stack order."""
-    rows = RedactionPolicy.objects.select_related("tenant", "target").order_by(
+    return _in_stack_order(RedactionPolicy.objects.all(), tenant=tenant)
+
+
+def _in_stack_order(rows: QuerySet[ScopeRow], *, tenant: Tenant | None) -> QuerySet[ScopeRow]:
+    """``rows`` by tenant name, then as they stack: tenant-wide first, then per target, then per
+    credential, each in its ``order``; only ``tenant``'s when given."""
+    rows = rows.select_related("tenant", "target").order_by(
         "tenant__name",
         F("credential_id").asc(nulls_first=True),
         F("target_id").asc(nulls_first=True),

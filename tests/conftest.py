@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Coroutine, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 import httpx2
@@ -28,6 +28,15 @@ def require_service(name: str, reason: str) -> None:
     if os.environ.get("GATEWAY_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{name} is required (GATEWAY_REQUIRE_SERVICES=1) but {reason}")
     pytest.skip(f"{name} not available: {reason}")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis of these tests (REDIS_URL): for meters across processes, the Celery broker and the like."""
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        require_service("Redis", "REDIS_URL is not set")
+    return url
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -93,6 +102,26 @@ def gateway(transactional_db: None) -> Iterator[Gateway]:
     yield server
     server.server.stop()
     policy_cache.invalidate()
+
+
+@contextmanager
+def gateway_configured(settings: Any, **gateway: str) -> Iterator[Gateway]:
+    """A running gateway (as the ``gateway`` fixture gives) with these GATEWAY settings (names without
+    the ``GATEWAY_`` prefix, values as the environment would give them), for a fixture of a test
+    that needs small limits; the cached settings and policies are cleared before and after."""
+    from gateway.conf import gateway_settings
+    from policies.cache import policy_cache
+
+    settings.GATEWAY = {**settings.GATEWAY, **gateway}
+    gateway_settings.cache_clear()
+    policy_cache.invalidate()
+    server = Gateway()
+    try:
+        yield server
+    finally:
+        server.server.stop()
+        gateway_settings.cache_clear()
+        policy_cache.invalidate()
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ import orjson
 
 from audit.canonical import (
     EVENT_FIELDS,
+    SEAL_FIELDS,
     canonical_event,
     canonical_time,
     event_leaf,
@@ -59,20 +60,7 @@ MANIFEST_VERSION = 1
 MANIFEST_SUFFIX = ".manifest.json"
 _BASE64_CHUNK = 3 * 40 * 1024  # bytes of a seal's leaf list encoded at a time
 _IDS_PER_QUERY = 900  # ids per ``id IN (...)``: within SQLite's oldest parameter limit
-SEAL_HEADER_FIELDS = (
-    "tenant_id",
-    "sequence",
-    "first_event_id",
-    "last_event_id",
-    "event_count",
-    "root",
-    "manifest_sha256",
-    "previous_hash",
-    "created_at",
-    "key_id",
-    "signature",
-    "seal_hash",
-)
+SEAL_HEADER_FIELDS = (*SEAL_FIELDS, "signature", "seal_hash")
 
 
 @dataclass(frozen=True, slots=True)

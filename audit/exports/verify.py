@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit.canonical import (
     EVENT_FIELDS,
+    SEAL_FIELDS,
     event_leaf,
     leaf_hash,
     merkle_root,
@@ -193,7 +194,7 @@ def _check_seals(
     hashes: dict[int, str] = {}
     for header in statement.get("seals", []):
         number = int(header["sequence"])
-        fields = {name: header[name] for name in _SEAL_FIELDS}
+        fields = {name: header[name] for name in SEAL_FIELDS}
         fields["created_at"] = datetime.fromisoformat(header["created_at"])
         document = seal_document(**fields)
         hashes[number] = hashlib.sha256(document).hexdigest()
@@ -211,20 +212,6 @@ def _check_seals(
             out.append(ExportProblem("link", message))
     report.seals = len(seals)
     return seals
-
-
-_SEAL_FIELDS = (
-    "tenant_id",
-    "sequence",
-    "first_event_id",
-    "last_event_id",
-    "event_count",
-    "root",
-    "manifest_sha256",
-    "previous_hash",
-    "created_at",
-    "key_id",
-)
 
 
 def _check_evidence(

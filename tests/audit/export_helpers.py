@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management import call_command
-from django.core.management.base import CommandError
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, AuditExport
 from audit.services import audit_chain_seal
 from audit.signing import public_keys
 from audit.writer import write_records
 from tests.audit.helpers import record
+from tests.commands import run_verdict
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 END = START + timedelta(hours=1)
@@ -41,6 +41,19 @@ def write_events_at(tenant_id: int, minutes: list[float], **fields: Any) -> list
 
 def seal(tenant_id: int) -> None:
     assert audit_chain_seal(tenant_id=tenant_id, max_events=100_000) is not None
+
+
+def export_requested(tenant: Any, **fields: Any) -> AuditExport:
+    """An export of ``tenant``'s events from START to END as the admin would have saved it (CSV,
+    asked for by "reviewer", waiting to run); ``fields`` set the rest (state, progress ...)."""
+    defaults: dict[str, Any] = {
+        "requested_by": "reviewer",
+        "requested_at": START,
+        "since": START,
+        "until": END,
+        "format": "csv",
+    }
+    return AuditExport.objects.create(tenant=tenant, **{**defaults, **fields})
 
 
 def export(
@@ -74,12 +87,7 @@ def public_key_file(directory: Path) -> Path:
 
 def verify(path: Path, key: Path, *extra: str) -> tuple[bool, dict[str, Any]]:
     """Run verify_export with only the public key; (passed, its JSON report)."""
-    out = io.StringIO()
-    try:
-        call_command("verify_export", str(path), "--public-key", str(key), "--json", *extra, stdout=out)
-    except CommandError:
-        return False, json.loads(out.getvalue())
-    return True, json.loads(out.getvalue())
+    return run_verdict("verify_export", str(path), "--public-key", str(key), *extra)
 
 
 def lines_of(path: Path) -> list[bytes]:

@@ -96,8 +96,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class ServedOnLoopback:
+    """A receiver whose socket server runs on a daemon thread; ``stop`` closes its port (the sink is
+    down), and ``start`` may open it again."""
+
+    _server: socketserver.BaseServer | None
+
+    def _serve(self, server: socketserver.BaseServer) -> None:
+        self._server = server
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
 @dataclass
-class WebhookReceiver:
+class WebhookReceiver(ServedOnLoopback):
     """An HTTPS server that accepts POSTs whose X-Gateway-Signature verifies with ``secret``; it can
     be stopped (port closed: the sink is down) and started again on the same port."""
 
@@ -107,7 +124,7 @@ class WebhookReceiver:
     status: int = 200
     batches: list[list[dict[str, Any]]] = field(default_factory=list)
     bad_signatures: int = 0
-    _server: ThreadingHTTPServer | None = None
+    _server: socketserver.BaseServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -146,25 +163,18 @@ class WebhookReceiver:
 
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.socket = self.certificates.server_context().wrap_socket(server.socket, server_side=True)
-        self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._serve(server)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
 
 @dataclass
-class SyslogCollector:
+class SyslogCollector(ServedOnLoopback):
     """A TCP (or TLS) syslog collector: reads octet-counted frames until the sender closes, then closes."""
 
     certificates: Certificates | None = None
     port: int = field(default_factory=free_port)
     messages: list[bytes] = field(default_factory=list)
-    _server: socketserver.ThreadingTCPServer | None = None
+    _server: socketserver.BaseServer | None = None
 
     def start(self) -> SyslogCollector:
         collector = self
@@ -184,14 +194,8 @@ class SyslogCollector:
         socketserver.ThreadingTCPServer.allow_reuse_address = True
         server = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
-        self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._serve(server)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
 
 def parse_octet_counted(data: bytes) -> list[bytes]:

@@ -18,7 +18,7 @@ import audit.exports.services as export_services
 from audit.models import AuditEvent, AuditExport
 from audit.selectors import export_visible_to
 from gateway.conf import gateway_settings
-from tests.audit.export_helpers import END, START, public_key_file, seal, write_events_at
+from tests.audit.export_helpers import END, START, export_requested, public_key_file, seal, write_events_at
 
 
 @pytest.fixture
@@ -177,18 +177,11 @@ def test_only_the_tenants_own_reviewers_and_admins_may_see_an_export(
     assert client.get(f"/admin/audit/auditexport/{export.pk}/file/").status_code == 200
 
 
-def test_a_real_celery_worker_writes_the_export(events, tenant, export_dir, monkeypatch):
+def test_a_real_celery_worker_writes_the_export(events, tenant, export_dir, monkeypatch, redis_url):
     from gateway.celery import app
     from tests.metering.processes import CeleryWorker
 
-    redis_url = __import__("os").environ.get("REDIS_URL", "")
-    if not redis_url:
-        from tests.conftest import require_service
-
-        require_service("Redis", "REDIS_URL is not set")
-    export = AuditExport.objects.create(
-        tenant=tenant, requested_by="reviewer", requested_at=START, since=START, until=END, format="csv"
-    )
+    export = export_requested(tenant)
     queue = f"export-test-{uuid.uuid4().hex}"  # its own queue: no other worker on this broker takes it
     monkeypatch.setenv("GATEWAY_EXPORT_DIR", str(export_dir))
     worker = CeleryWorker(redis_url=redis_url, queue=queue)
@@ -216,9 +209,7 @@ def test_progress_is_visible_to_others_while_the_export_still_reads_its_snapshot
     from audit.exports.events import export_snapshot
     from audit.exports.services import ProgressRecorder
 
-    export = AuditExport.objects.create(
-        tenant=tenant, requested_by="reviewer", requested_at=START, since=START, until=END, format="csv"
-    )
+    export = export_requested(tenant)
     seen: list[int] = []
 
     def look() -> None:
@@ -240,38 +231,11 @@ def test_a_failed_or_stalled_export_can_be_run_again_from_the_list(
     from django.utils import timezone
 
     now = timezone.now()
-    failed = AuditExport.objects.create(
-        tenant=tenant,
-        requested_by="r",
-        requested_at=START,
-        since=START,
-        until=END,
-        format="csv",
-        state="failed",
-        error="OSError: disk full",
+    failed = export_requested(tenant, state="failed", error="OSError: disk full")
+    stalled = export_requested(
+        tenant, format="jsonl", state="running", progress=40, updated_at=now - timedelta(hours=1)
     )
-    stalled = AuditExport.objects.create(
-        tenant=tenant,
-        requested_by="r",
-        requested_at=START,
-        since=START,
-        until=END,
-        format="jsonl",
-        state="running",
-        progress=40,
-        updated_at=now - timedelta(hours=1),
-    )
-    moving = AuditExport.objects.create(
-        tenant=tenant,
-        requested_by="r",
-        requested_at=START,
-        since=START,
-        until=END,
-        format="csv",
-        state="running",
-        progress=40,
-        updated_at=now,
-    )
+    moving = export_requested(tenant, state="running", progress=40, updated_at=now)
     assert "stalled at 40%" in admin_client.get("/admin/audit/auditexport/").content.decode()
 
     response = admin_client.post(

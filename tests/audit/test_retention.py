@@ -4,7 +4,6 @@ stay and still verify, and any other deletion is still named by verify_audit."""
 from __future__ import annotations
 
 import io
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +18,7 @@ from audit.services import audit_seal_run
 from audit.writer import write_records
 from gateway.conf import gateway_settings
 from tests.audit.test_seals import events
-from tests.commands import run_command
+from tests.commands import run_command, run_verdict
 
 OLD = timedelta(days=40)
 
@@ -40,12 +39,8 @@ def sealed_batch(tenant: Any, count: int, prefix: str, age: timedelta = timedelt
 
 
 def verify(*args: str) -> tuple[bool, dict[str, Any]]:
-    out = io.StringIO()
-    try:
-        call_command("verify_audit", "--json", *args, stdout=out)
-    except CommandError:
-        return False, json.loads(out.getvalue())
-    return True, json.loads(out.getvalue())
+    """Run ``verify_audit --json``: (passed, its JSON)."""
+    return run_verdict("verify_audit", *args)
 
 
 def request_ids(prefix: str) -> list[str]:

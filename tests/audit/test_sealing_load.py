@@ -13,19 +13,17 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import sys
 import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import F, Max
 
 from audit.models import AuditEvent, AuditSeal
-from tests.conftest import issue_credential, mcp_client, require_service, run
+from tests.conftest import issue_credential, mcp_client, run
 from tests.metering.processes import GatewayProcess, Process, process_env
 
 CALLS, AGENTS = 2000, 10
@@ -54,15 +52,6 @@ class SealingWorker(Process):
                 AUDIT_TEST_SEAL_EVERY_SECONDS=str(SEAL_EVERY_SECONDS),
             ),
         )
-
-
-@pytest.fixture
-def broker_url() -> str:
-    """Redis, the Celery broker (and the gateways' meter store)."""
-    url = os.environ.get("REDIS_URL", "")
-    if not url:
-        require_service("Redis", "REDIS_URL is not set")
-    return url
 
 
 async def agents(urls: list[str], token: str) -> list[bool]:
@@ -95,11 +84,11 @@ def verify_audit() -> tuple[bool, dict]:
 
 
 def test_2000_calls_through_two_gateways_are_all_sealed_by_celery_beat_and_verify(
-    tenant, target, broker_url, tmp_path
+    tenant, target, redis_url, tmp_path
 ):
     issued = issue_credential(tenant, target, "POST /tools/search")
-    gateways = [GatewayProcess(redis_url=broker_url) for _ in range(2)]
-    worker = SealingWorker(redis_url=broker_url, state_dir=tmp_path)
+    gateways = [GatewayProcess(redis_url=redis_url) for _ in range(2)]
+    worker = SealingWorker(redis_url=redis_url, state_dir=tmp_path)
     try:
         for gateway in gateways:
             gateway.wait_ready()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import threading
 import time
 import uuid
@@ -15,7 +16,16 @@ import pytest
 from django.db import connections, transaction
 from django.test import override_settings
 
-from audit.canonical import EVENT_FIELDS, canonical_event, leaf_hash, merkle_root, seal_bytes, unpack_manifest
+from audit.canonical import (
+    EVENT_FIELDS,
+    SEAL_FIELDS,
+    canonical_event,
+    leaf_hash,
+    merkle_root,
+    seal_bytes,
+    seal_document,
+    unpack_manifest,
+)
 from audit.models import AuditEvent, AuditSeal
 from audit.services import audit_chain_seal, audit_seal_run
 from audit.signing import NoSigningKey, reset_signing_keys, signature_problem
@@ -73,6 +83,12 @@ def test_the_merkle_root_is_rfc_6962s_tree_head():
 def test_the_canonical_form_covers_every_column_but_the_seal_link():
     columns = {field.attname for field in AuditEvent._meta.concrete_fields}
     assert set(EVENT_FIELDS) == columns - {"seal_id"}
+
+
+def test_the_seal_fields_are_what_the_canonical_seal_is_made_of():
+    parameters = inspect.signature(seal_document).parameters
+    assert SEAL_FIELDS == tuple(parameters)
+    assert set(SEAL_FIELDS) <= {field.attname for field in AuditSeal._meta.concrete_fields}
 
 
 def test_events_are_sealed_per_tenant_in_signed_chained_seals(transactional_db, tenant):

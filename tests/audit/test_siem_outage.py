@@ -18,9 +18,8 @@ import pytest
 
 from audit.models import AuditEvent, SiemSinkState
 from audit.siem.services import siem_sink_create, siem_sink_update
-from gateway.conf import gateway_settings
 from tests.audit.siem_receivers import WebhookReceiver, make_certificates
-from tests.conftest import Gateway, issue_credential, mcp_client, run
+from tests.conftest import Gateway, gateway_configured, issue_credential, mcp_client, run
 
 OUTAGE_SECONDS = 60.0
 CALLS_PER_PHASE = 15
@@ -30,17 +29,9 @@ SECRET = "siem-signing-secret-0123456789"
 @pytest.fixture
 def embedded_gateway(settings: Any, transactional_db: None) -> Iterator[Gateway]:
     """A gateway as the embedded default runs it: no broker, so it seals and delivers to SIEM itself."""
-    from policies.cache import policy_cache
-
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    settings.GATEWAY = {**settings.GATEWAY, "SIEM_POLL_SECONDS": "0.1"}
-    gateway_settings.cache_clear()
-    policy_cache.invalidate()
-    server = Gateway()
-    yield server
-    server.server.stop()
-    gateway_settings.cache_clear()
-    policy_cache.invalidate()
+    with gateway_configured(settings, SIEM_POLL_SECONDS="0.1") as server:
+        yield server
 
 
 async def timed_calls(url: str, token: str, count: int) -> list[float]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from audit.verification import verify_chain
 from audit.writer import write_records
 from gateway.services import tenant_create
 from tests.audit.test_seals import events, signing_keys_set
+from tests.commands import run_verdict
 from tests.conftest import issue_credential, mcp_client, run
 
 KEY_A = "3q5M0pYqvL3mmHq4m2LcxOB6PHdrN8TAx1n-mSlD3Ss="  # the tests' configured key
@@ -29,12 +29,7 @@ KEY_B = "Q0n3i0v6vJmD3sWmVq4w1xk3Xk9O7r0JYb2m2sU1xXo="
 
 def verify(*args: str) -> tuple[bool, dict[str, Any]]:
     """Run ``verify_audit --json``: (passed, its JSON)."""
-    out = io.StringIO()
-    try:
-        call_command("verify_audit", "--json", *args, stdout=out)
-    except CommandError:
-        return False, json.loads(out.getvalue())
-    return True, json.loads(out.getvalue())
+    return run_verdict("verify_audit", *args)
 
 
 def first_problem(data: dict[str, Any]) -> dict[str, Any]:

@@ -302,7 +302,13 @@ def test_filters_are_listed_in_stack_order_and_deleted_by_id(agent):
     ]
     assert f"filter {own.id} (credential {agent.id}): $.secret [enforce]" in run("list_filters")
 
-    run_json("delete_filter", str(own.id))
+    deleted = run_json("delete_filter", str(own.id))
+    assert (deleted["id"], deleted["credential_id"], deleted["paths"], deleted["deleted"]) == (
+        own.id,
+        agent.id,
+        ["$.secret"],
+        True,
+    )
     assert list(Filter.objects.values_list("id", flat=True)) == [tenant_wide.id]
 
 
@@ -324,7 +330,10 @@ def test_redaction_policies_are_listed_and_deleted_by_id(docs):
         }
     ]
 
-    run("delete_redaction", str(row.id))
+    assert (
+        run("delete_redaction", str(row.id)).strip()
+        == f"Deleted redaction policy {row.id} (target docs): mask email."
+    )
     assert not RedactionPolicy.objects.exists()
 
 
@@ -340,6 +349,22 @@ def test_redaction_policies_are_listed_and_deleted_by_id(docs):
 def test_an_unknown_id_is_a_clear_error(command, what):
     with pytest.raises(CommandError, match=f"No {what} with id '9999'"):
         run(command, "9999")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("list_targets --tenant nope", "No tenant named 'nope'"),
+        ("list_users --tenant nope", "No tenant named 'nope'"),
+        ("list_filters --tenant nope", "No tenant named 'nope'"),
+        ("list_redactions --tenant nope", "No tenant named 'nope'"),
+        ("list_credentials --target ghost", "No target with slug 'ghost'"),
+        ("list_meters --credential 9999", "No credential with id '9999'"),
+    ],
+)
+def test_a_list_narrowed_to_something_unknown_is_a_clear_error(line, message):
+    with pytest.raises(CommandError, match=message):
+        run(line)
 
 
 # Users

@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.conftest import require_service
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,11 +215,8 @@ def _calls_per_process(directory: Path, slug_label: str) -> dict[str, float]:
     return counts
 
 
-def test_one_scrape_counts_the_calls_of_every_worker(serve_env, tmp_path):
+def test_one_scrape_counts_the_calls_of_every_worker(serve_env, tmp_path, redis_url):
     # given: two workers (they need Redis) and the metrics token
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
-        require_service("Redis", "REDIS_URL is not set")
     token = "serve-metrics-token-0123456789"
     metrics_dir = tmp_path / "metrics"
     serve_env.update(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, datetime
 
@@ -11,7 +10,6 @@ import orjson
 import pytest
 
 from metering.compiler import CompiledMeter, compile_meter
-from tests.conftest import require_service
 
 JSONRPC_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 MODERN = "2026-07-28"
@@ -76,14 +74,6 @@ def make_meter(
         value_paths=value_paths or [],
         created_at=datetime.now(UTC),
     )
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("REDIS_URL", "")
-    if not url:
-        require_service("Redis", "REDIS_URL is not set")
-    return url
 
 
 def tool_call(tool: str, arguments: dict | None = None, request_id: int = 1) -> bytes:

@@ -3,7 +3,6 @@ with the signed manifest beside the file (``FILE.manifest.json``; see audit/expo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from audit.exports.formats import FORMATS
 from audit.exports.services import audit_export_write
-from gateway.management.commands._cli import GatewayCommand, service_errors, tenant_by_name
+from gateway.management.commands._cli import GatewayCommand, parse_moment, service_errors, tenant_by_name
 
 
 class Command(GatewayCommand):
@@ -33,8 +32,8 @@ class Command(GatewayCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = tenant_by_name(options["tenant"])
-        since = parse_moment(options["since"], "--since")
-        until = parse_moment(options["until"], "--until")
+        since = parse_moment(options["since"], option="--since")
+        until = parse_moment(options["until"], option="--until")
         output = Path(options["output"])
         if not output.parent.is_dir():
             raise CommandError(f"--output: directory {str(output.parent)!r} does not exist")
@@ -61,14 +60,3 @@ class Command(GatewayCommand):
                 "verify_export will report them (run verify_audit)."
             )
         self.emit(options, {**result.as_dict(), "tenant": tenant.name}, "\n".join(lines))
-
-
-def parse_moment(value: str, option: str) -> datetime:
-    """An ISO date or time, UTC unless it names its zone."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(
-            f"{option} must be a date or time such as 2026-01-31 or 2026-01-31T12:00; got {value!r}"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

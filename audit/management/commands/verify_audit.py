@@ -10,8 +10,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from audit.services import audit_verify
-from gateway.management.commands._cli import GatewayCommand, tenant_by_name
-from gateway.management.commands.rollup_usage import parse_since
+from gateway.management.commands._cli import GatewayCommand, parse_moment, tenant_by_name
 from gateway.models import Tenant
 
 
@@ -32,7 +31,7 @@ class Command(GatewayCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = tenant_by_name(options["tenant"]) if options["tenant"] else None
-        since = parse_since(options["since"]) if options["since"] else None
+        since = parse_moment(options["since"], option="--since") if options["since"] else None
         reports = audit_verify(tenant_id=tenant.id if tenant else None, since=since)
         names = dict(Tenant.objects.filter(id__in=[r.tenant_id for r in reports]).values_list("id", "name"))
         lines = []

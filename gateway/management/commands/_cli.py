@@ -3,8 +3,8 @@
 ``--json`` output (and, with ``--json``, errors as one JSON object on standard error:
 ``{"error": "...", "fields": {...}}``, exit status 1, or 2 for a usage error), service errors turned
 into ``CommandError`` (a clear message and exit code 1, never a traceback), and lookups by the
-identifiers an operator types: tenant names, target slugs, credential ids and ``METHOD /path``
-routes. The leading underscore keeps Django from listing this module as a command.
+identifiers an operator types: tenant names, target slugs, credential ids, ``METHOD /path``
+routes and dates. The leading underscore keeps Django from listing this module as a command.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -134,6 +135,17 @@ def parse_route(value: str, *, option: str) -> tuple[str, str]:
     return method.upper(), path
 
 
+def parse_moment(value: str, *, option: str) -> datetime:
+    """A date or time typed by an operator (ISO 8601), in UTC unless it names its zone."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(
+            f"{option} must be a date or time such as 2026-01-31 or 2026-01-31T12:00; got {value!r}"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def tenant_by_name(name: str) -> Tenant:
     tenant = Tenant.objects.filter(name=name).first()
     if tenant is None:
@@ -168,6 +180,18 @@ def row_by_id(rows: QuerySet[Row], value: str, what: str, *, prefix: str = "") -
     if row is None:
         raise CommandError(f"No {what} with id {value!r}.")
     return row
+
+
+def listing_filters(options: dict[str, Any]) -> dict[str, Any]:
+    """What a list command's optional ``--tenant NAME``, ``--target SLUG`` and ``--credential ID`` name,
+    as keyword arguments for its selector: each option the command has, looked up (CommandError when
+    nothing has that name), or None when it was not given."""
+    lookups = {"tenant": tenant_by_name, "target": target_by_slug, "credential": credential_by_id}
+    return {
+        option: lookup(options[option]) if options[option] else None
+        for option, lookup in lookups.items()
+        if option in options
+    }
 
 
 def scope_from(options: dict[str, Any]) -> tuple[Tenant, Target | None, Credential | None]:

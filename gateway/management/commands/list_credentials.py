@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from gateway.management.commands._cli import GatewayCommand, target_by_slug, tenant_by_name
+from gateway.management.commands._cli import GatewayCommand, listing_filters
 from gateway.management.commands._describe import credential_as_json, credential_line
 from gateway.selectors import credential_list
 
@@ -24,8 +24,6 @@ class Command(GatewayCommand):
         parser.add_argument("--all", action="store_true", help="Include deactivated credentials.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenant = tenant_by_name(options["tenant"]) if options["tenant"] else None
-        target = target_by_slug(options["target"]) if options["target"] else None
-        credentials = list(credential_list(tenant=tenant, target=target, include_deactivated=options["all"]))
+        credentials = list(credential_list(**listing_filters(options), include_deactivated=options["all"]))
         data = {"credentials": [credential_as_json(c) for c in credentials]}
         self.emit(options, data, "\n".join(credential_line(c) for c in credentials) or "No credential.")

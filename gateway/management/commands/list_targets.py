@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from gateway.management.commands._cli import GatewayCommand, proxy_url, tenant_by_name
+from gateway.management.commands._cli import GatewayCommand, listing_filters, proxy_url
 from gateway.management.commands.create_target import describe
 from gateway.models import Target
 from gateway.selectors import target_list
@@ -25,8 +25,7 @@ class Command(GatewayCommand):
         parser.add_argument("--tenant", metavar="NAME", help="Only this tenant's targets.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenant = tenant_by_name(options["tenant"]) if options["tenant"] else None
-        targets = list(target_list(tenant=tenant))
+        targets = list(target_list(**listing_filters(options)))
         data = {"targets": [describe(target) for target in targets]}
         self.emit(options, data, "\n".join(target_line(t) for t in targets) or "No target.")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from gateway.management.commands._cli import GatewayCommand, tenant_by_name
+from gateway.management.commands._cli import GatewayCommand, listing_filters
 from gateway.management.commands._describe import user_as_json, user_line
 from gateway.selectors import user_list
 
@@ -21,7 +21,6 @@ class Command(GatewayCommand):
         parser.add_argument("--tenant", metavar="NAME", help="Only this tenant's admins and reviewers.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenant = tenant_by_name(options["tenant"]) if options["tenant"] else None
-        users = list(user_list(tenant=tenant))
+        users = list(user_list(**listing_filters(options)))
         data = {"users": [user_as_json(user) for user in users]}
         self.emit(options, data, "\n".join(user_line(user) for user in users) or "No user.")

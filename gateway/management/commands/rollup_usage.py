@@ -5,12 +5,11 @@ What the Celery beat task does every minute; ``--since`` also recomputes every h
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from gateway.management.commands._cli import GatewayCommand
+from gateway.management.commands._cli import GatewayCommand, parse_moment
 from metering.services import usage_rollup_run
 
 
@@ -26,21 +25,10 @@ class Command(GatewayCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        since = parse_since(options["since"]) if options["since"] else None
+        since = parse_moment(options["since"], option="--since") if options["since"] else None
         report = usage_rollup_run(since=since)
         text = (
             f"Recomputed {report.hours} hour(s) and {report.days} day(s): {report.rows} rollup row(s); "
             f"audit events up to id {report.last_event_id} taken into account."
         )
         self.emit(options, report.as_dict(), text)
-
-
-def parse_since(value: str, *, option: str = "--since") -> datetime:
-    """A date or time typed by an operator, in UTC unless it names its zone."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(
-            f"{option} must be a date or time such as 2026-01-31 or 2026-01-31T12:00; got {value!r}"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

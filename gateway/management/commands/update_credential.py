@@ -15,11 +15,11 @@ from django.core.management.base import CommandError, CommandParser
 from gateway.management.commands._cli import (
     GatewayCommand,
     credential_by_id,
+    parse_moment,
     service_errors,
     target_in_tenant,
 )
 from gateway.management.commands._describe import credential_as_json, credential_line
-from gateway.management.commands.rollup_usage import parse_since
 from gateway.services import KEEP, Keep, credential_update, expires_in
 
 
@@ -73,5 +73,5 @@ def _expiry(options: dict[str, Any]) -> datetime | Keep | None:
             )
         return expires_in(options["expires_in"])
     if options["expires_at"]:
-        return parse_since(options["expires_at"], option="--expires-at")
+        return parse_moment(options["expires_at"], option="--expires-at")
     return KEEP

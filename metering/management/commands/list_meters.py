@@ -7,12 +7,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from gateway.management.commands._cli import (
-    GatewayCommand,
-    credential_by_id,
-    target_by_slug,
-    tenant_by_name,
-)
+from gateway.management.commands._cli import GatewayCommand, listing_filters
 from metering.management.commands._meters import meters_in_use, usage_json
 from metering.selectors import meter_list
 
@@ -29,10 +24,7 @@ class Command(GatewayCommand):
         parser.add_argument("--credential", metavar="ID", help="Only the meters scoped to this credential.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenant = tenant_by_name(options["tenant"]) if options["tenant"] else None
-        target = target_by_slug(options["target"]) if options["target"] else None
-        credential = credential_by_id(options["credential"]) if options["credential"] else None
-        meters = list(meter_list(tenant=tenant, target=target, credential=credential))
+        meters = list(meter_list(**listing_filters(options)))
         usages = meters_in_use(meters)
         data = {"meters": [usage_json(m, u) for m, u in zip(meters, usages, strict=True)]}
         self.emit(options, data, "\n".join(u.as_line() for u in usages) or "No meter.")

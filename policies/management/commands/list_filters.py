@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from gateway.management.commands._cli import GatewayCommand, tenant_by_name
+from gateway.management.commands._cli import GatewayCommand, listing_filters
 from policies.management.commands._scope import scope_as_json, scope_as_text
 from policies.selectors import filter_list
 
@@ -21,8 +21,7 @@ class Command(GatewayCommand):
         parser.add_argument("--tenant", metavar="NAME", help="Only this tenant's filters.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenant = tenant_by_name(options["tenant"]) if options["tenant"] else None
-        rows = list(filter_list(tenant=tenant))
+        rows = list(filter_list(**listing_filters(options)))
         data = {"filters": [{"id": row.pk, **scope_as_json(row), "paths": row.paths} for row in rows]}
         lines = [
             f"filter {row.pk} ({scope_as_text(row)}): {', '.join(row.paths)} [{row.mode}]" for row in rows

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from gateway.management.commands._cli import GatewayCommand, tenant_by_name
+from gateway.management.commands._cli import GatewayCommand, listing_filters
 from policies.management.commands._scope import scope_as_json, scope_as_text
 from policies.selectors import redaction_policy_list
 
@@ -21,8 +21,7 @@ class Command(GatewayCommand):
         parser.add_argument("--tenant", metavar="NAME", help="Only this tenant's policies.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenant = tenant_by_name(options["tenant"]) if options["tenant"] else None
-        rows = list(redaction_policy_list(tenant=tenant))
+        rows = list(redaction_policy_list(**listing_filters(options)))
         data = {
             "redaction_policies": [
                 {"id": row.pk, **scope_as_json(row), "detectors": row.detectors, "action": row.action}

@@ -6,7 +6,6 @@ in process memory, and the guard's threshold is small (GATEWAY_AUTH_FAILURES_PER
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +19,7 @@ from gateway.proxy.auth_failures import AuthFailureGuard, address_key
 from gateway.tokens import generate_token
 from metering.limiter import Charge, CheckResult, MeterReading
 from metering.memory import MemoryLimiter
-from tests.conftest import Gateway, issue_credential, require_service, run
+from tests.conftest import Gateway, gateway_configured, issue_credential, run
 from tests.gateway.proxy.test_authentication import BODY, HEADERS
 from tests.metering.conftest import Clock, use_clock
 
@@ -30,17 +29,8 @@ LIMIT = 5
 @pytest.fixture
 def guarded_gateway(transactional_db, settings) -> Iterator[Gateway]:
     """A gateway (uvicorn, in a thread) that allows 5 failed authentications per address and minute."""
-    from gateway.conf import gateway_settings
-    from policies.cache import policy_cache
-
-    settings.GATEWAY = {**settings.GATEWAY, "AUTH_FAILURES_PER_MINUTE": str(LIMIT)}
-    gateway_settings.cache_clear()
-    policy_cache.invalidate()
-    server = Gateway()
-    yield server
-    server.server.stop()
-    gateway_settings.cache_clear()
-    policy_cache.invalidate()
+    with gateway_configured(settings, AUTH_FAILURES_PER_MINUTE=str(LIMIT)) as server:
+        yield server
 
 
 def new_address() -> str:
@@ -245,12 +235,9 @@ def test_an_ipv6_client_counts_as_its_64_and_an_ipv4_mapped_one_as_its_ipv4():
     assert address_key("192.0.2.7") == "192.0.2.7"
 
 
-def test_two_gateway_processes_on_one_redis_share_the_count(tenant, target):
+def test_two_gateway_processes_on_one_redis_share_the_count(tenant, target, redis_url):
     from tests.metering.processes import GatewayProcess
 
-    redis_url = os.environ.get("REDIS_URL", "")
-    if not redis_url:
-        require_service("Redis", "REDIS_URL is not set")
     issued = issue_credential(tenant, target, "POST /tools/search")
     gateways = [
         GatewayProcess(redis_url=redis_url, GATEWAY_AUTH_FAILURES_PER_MINUTE=str(LIMIT)) for _ in range(2)

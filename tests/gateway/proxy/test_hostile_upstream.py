@@ -23,7 +23,7 @@ import pytest
 from audit.models import AuditEvent
 from gateway.models import Target
 from gateway.services import credential_create, target_create
-from tests.conftest import Gateway, issue_credential
+from tests.conftest import Gateway, gateway_configured, issue_credential
 from tests.metering.processes import GatewayProcess, Process, process_env
 from tests.servers import free_port
 
@@ -216,22 +216,13 @@ SMALL_DEADLINE = 2.0
 @pytest.fixture
 def limited_gateway(transactional_db, settings) -> Iterator[Gateway]:
     """A gateway (uvicorn, in a thread) with a 2 s deadline, 256 KiB events and 1 MiB JSON bodies."""
-    from gateway.conf import gateway_settings
-    from policies.cache import policy_cache
-
-    settings.GATEWAY = {
-        **settings.GATEWAY,
-        "UPSTREAM_DEADLINE_SECONDS": str(SMALL_DEADLINE),
-        "MAX_EVENT_BYTES": str(256 * 1024),
-        "MAX_RESPONSE_BODY_BYTES": str(MB),
-    }
-    gateway_settings.cache_clear()
-    policy_cache.invalidate()
-    server = Gateway()
-    yield server
-    server.server.stop()
-    gateway_settings.cache_clear()
-    policy_cache.invalidate()
+    with gateway_configured(
+        settings,
+        UPSTREAM_DEADLINE_SECONDS=str(SMALL_DEADLINE),
+        MAX_EVENT_BYTES=str(256 * 1024),
+        MAX_RESPONSE_BODY_BYTES=str(MB),
+    ) as server:
+        yield server
 
 
 def _audit(gateway: Gateway, slug: str) -> AuditEvent:
