@@ -23,6 +23,7 @@ from gateway.oauth.scopes import MCP_SCOPE, describe_scope
 from gateway.oauth.selectors import consent_problem, resource_target
 from gateway.oauth.services import oauth_consent_grant
 from gateway.oauth.throttle import registration_quota
+from gateway.roles import access_for
 
 MAX_REGISTRATION_BYTES = 16 * 1024
 
@@ -62,7 +63,8 @@ class ConsentView(AuthorizationView):  # type: ignore[misc]
     The page names the tenant, the target, the client and each scope. Consenting to a registered
     client binds it to its own credential (``oauth_consent_grant``); one an admin created keeps its
     credential. Refusals (another tenant, a kind of client or scope the tenant does not accept) are
-    shown on the page and nothing is granted.
+    shown on the page and nothing is granted. Only an admin of the target's tenant (gateway/roles.py)
+    may consent: a tenant admin never grants a client access to another tenant's target.
     """
 
     template_name = "oauth/consent.html"
@@ -118,8 +120,9 @@ class ConsentView(AuthorizationView):  # type: ignore[misc]
         if len(resources) != 1:
             return self._refuse("The client must name exactly one resource: the proxy URL of a target.")
         target = resource_target(resources[0])
-        if target is None:
-            return self._refuse("The resource is not the proxy URL of a target of this gateway.")
+        if target is None or not access_for(self.request.user).may_change(target.tenant_id):
+            # Another tenant's target is refused exactly like one that does not exist.
+            return self._refuse("The resource is not the proxy URL of a target you administer.")
         problem = consent_problem(application=application, target=target, scopes=scopes)
         return self._refuse(problem) if problem else None
 

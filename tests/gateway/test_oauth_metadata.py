@@ -277,3 +277,42 @@ def test_a_cimd_client_at_a_private_address_gets_no_consent_page(gateway, target
     reply = run(look())
 
     assert reply.status_code == 400 and "authorizationForm" not in reply.text
+
+
+def test_a_tenant_admin_cannot_consent_to_a_client_for_another_tenants_target(
+    gateway, target, upstream, settings
+):
+    # given: both tenants accept registered clients, and alice administers only the other one
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False  # the test talks plain HTTP
+    from gateway.oauth.models import OAuthClient
+    from gateway.services import target_create, user_create
+    from tests.gateway.oauth_support import hidden_fields
+
+    other = allow_dcr(Tenant.objects.create(name="other-co"))
+    target_create(tenant=other, slug="theirs", upstream_url=upstream.url)
+    user_create(username="alice", tenant=other, role="admin", password=ADMIN_PASSWORD)
+    allow_dcr(target.tenant)
+    client_id = register(gateway).json()["client_id"]
+
+    async def press() -> tuple[httpx2.Response, httpx2.Response]:
+        browser = AdminBrowser(gateway.url, username="alice")
+        try:
+            # the consent page for acme's target is refused ...
+            refused = await browser.open_consent(authorization_url(gateway, client_id))
+            # ... and so is a consent posted for it from the page of alice's own target
+            own = await browser.open_consent(
+                authorization_url(gateway, client_id, resource=gateway.proxy_url("theirs"))
+            )
+            assert own.status_code == 200, own.text[:500]
+            form = {**hidden_fields(own.text), "resource": gateway.proxy_url("docs"), "allow": "true"}
+            return refused, await browser.http.post("/oauth/authorize/", data=form)
+        finally:
+            await browser.aclose()
+
+    page, posted = run(press())
+
+    # then: refused like a target that does not exist, and nothing was granted in acme
+    for reply in (page, posted):
+        assert reply.status_code == 400 and "not the proxy URL of a target you administer" in reply.text
+    assert not OAuthClient.objects.exists()
+    assert not target.tenant.credentials.filter(name__startswith="OAuth").exists()
