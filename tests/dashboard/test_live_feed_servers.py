@@ -17,6 +17,15 @@ from tests.gateway.test_serve import manage, serve_env, serving, wait_for  # noq
 
 PASSWORD = "a-long-enough-test-password-1"
 TOKEN = re.compile(r"mgw_[a-z0-9]{10}_[A-Za-z0-9_-]+")
+SET_UP = f"""
+from django.contrib.auth.models import User
+from gateway.services import credential_create, target_create, tenant_create
+tenant = tenant_create(name="acme")
+docs = target_create(tenant=tenant, slug="docs", upstream_url="http://127.0.0.1:9/mcp")
+issued = credential_create(tenant=tenant, name="ci-agent", targets=[docs], allow=[("*", "/**")])
+User.objects.create_superuser("root", "r@example.com", {PASSWORD!r})
+print(issued.token)
+"""
 
 
 def log_in(url: str) -> str:
@@ -40,42 +49,13 @@ def test_the_live_feed_works_under_every_server_serve_runs(serve_env, server: st
         "SESSION_COOKIE_SECURE": "0",
         "CSRF_COOKIE_SECURE": "0",
         "GATEWAY_UPSTREAM_ALLOW": "127.0.0.0/8",
-        "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
     }
     with serving(env, "--server", server) as (url, process):
-        assert manage("create_tenant", "acme", env=env).returncode == 0
-        # nothing listens on port 9: the call is audited as an upstream error, with its tenant
-        assert (
-            manage(
-                "create_target",
-                "--tenant",
-                "acme",
-                "--slug",
-                "docs",
-                "--upstream",
-                "http://127.0.0.1:9/mcp",
-                env=env,
-            ).returncode
-            == 0
-        )
-        issued = manage(
-            "create_credential",
-            "--tenant",
-            "acme",
-            "--name",
-            "ci-agent",
-            "--target",
-            "docs",
-            "--allow-all",
-            env=env,
-        )
-        token = TOKEN.search(issued.stdout).group()  # type: ignore[union-attr]
-        assert (
-            manage(
-                "createsuperuser", "--noinput", "--username", "root", "--email", "r@example.com", env=env
-            ).returncode
-            == 0
-        )
+        # one process makes the tenant, the target (nothing listens on port 9: the call is audited as
+        # an upstream error, with its tenant), the credential and the superuser, through the services
+        made = manage("shell", "-c", SET_UP, env=env)
+        assert made.returncode == 0, made.stderr[-2000:]
+        token = TOKEN.search(made.stdout).group()  # type: ignore[union-attr]
         wait_for(f"{url}/healthz", process)
         cookie = log_in(url)
 
