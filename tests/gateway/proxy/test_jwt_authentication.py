@@ -150,7 +150,9 @@ def test_an_agent_with_a_jwt_from_its_identity_provider_calls_an_allowed_tool(ga
 
 
 @pytest.mark.parametrize(
-    ("key", "algorithm"), [(HS_SECRET, "HS256"), (RSA_KEY, "RS256"), (EC_KEY, "ES256")], ids=str
+    ("key", "algorithm"),
+    [(HS_SECRET, "HS256"), (RSA_KEY, "RS256"), (EC_KEY, "ES256")],
+    ids=["HS256 secret", "RS256 key", "ES256 key"],  # never the key itself (random per run, and secret)
 )
 def test_each_kind_of_static_key_verifies_its_own_algorithm(gateway, tenant, target, key, algorithm):
     settings = {"hs256_secret": HS_SECRET} if algorithm == "HS256" else {"public_key": pem(key)}
