@@ -2,7 +2,7 @@
 """Set-up entry point for a fresh machine with only Python 3.11+.
 
     python3 dev.py demo              run the gateway with a demo MCP server, tenant, target and token
-    python3 dev.py test [pytest args] run the test suite
+    python3 dev.py test [pytest args] run the test suite (pytest-xdist: one worker per core, at most 4)
     python3 dev.py manage <command>  run a management command (``manage.py``) in the venv
     python3 dev.py lint              ruff check, ruff format --check and mypy (pyproject.toml)
 
@@ -59,8 +59,21 @@ def test(args: list[str]) -> int:
     if "REDIS_URL" not in env and _answers(6379):
         env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
     redis = env.get("REDIS_URL", "none (Redis tests skip)")
-    print(f"database: {env.get('DATABASE_URL', 'SQLite')}; redis: {redis}", flush=True)
-    return subprocess.call([str(PYTHON), "-m", "pytest", "-q", "-rs", *args], cwd=ROOT, env=env)
+    workers = _test_workers(args)
+    print(f"database: {env.get('DATABASE_URL', 'SQLite')}; redis: {redis}; workers: {workers}", flush=True)
+    parallel = ["-n", str(workers)] if workers > 1 else []
+    return subprocess.call([str(PYTHON), "-m", "pytest", "-q", "-rs", *parallel, *args], cwd=ROOT, env=env)
+
+
+def _test_workers(args: list[str]) -> int:
+    """How many pytest-xdist workers: one per core, at most 4 (most tests wait on servers and sockets,
+    so two workers on two cores halve the wall time); 1 when the arguments choose (``-n``, ``-p
+    no:xdist``) or name single tests. Each worker has its own database and Redis db (tests/settings.py)."""
+    if any(arg == "-n" or arg.startswith("-n") or arg == "no:xdist" for arg in args):
+        return 1
+    if any("::" in arg for arg in args):
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 def lint(args: list[str]) -> int:

@@ -13,8 +13,18 @@ os.environ.setdefault("GATEWAY_AUDIT_SIGNING_KEYS", "3q5M0pYqvL3mmHq4m2LcxOB6PHd
 os.environ.setdefault("ALLOWED_HOSTS", "*")
 os.environ.setdefault("DEBUG", "0")
 
-from gateway.settings import *  # noqa: F403
-from gateway.settings import BASE_DIR, GATEWAY
+# Under pytest-xdist (``dev.py test -n 2``) each worker has its own test database (pytest-django adds
+# the worker's name) and, here, its own Redis database: the next one after REDIS_URL's per worker, so
+# meters, invalidation broadcasts and Celery queues of one worker never meet another's. Set in the
+# environment, so the gateway processes, Celery workers and commands a test starts use it too.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw") and os.environ.get("REDIS_URL"):
+    _base, _, _db = os.environ["REDIS_URL"].rpartition("/")
+    _number = (int(_db) if _db.isdigit() else 0) + 1 + int(_worker[2:])
+    os.environ["REDIS_URL"] = f"{_base}/{_number % 16}"
+
+from gateway.settings import *  # noqa: E402, F403
+from gateway.settings import BASE_DIR, GATEWAY  # noqa: E402
 
 GATEWAY = {
     **GATEWAY,
