@@ -13,6 +13,7 @@ from django.urls import reverse
 from gateway.models import Target, Tenant
 from gateway.services import target_create, tenant_create, user_create
 from metering.services import meter_create
+from tests.conftest import require_service
 from tests.dashboard.helpers import call_event, store
 from tests.queries import count_request_queries
 
@@ -207,7 +208,9 @@ def test_postgresql_single_scan_counts_the_same_as_one_query_per_grouping(acme: 
     from dashboard.selectors import PERIODS, fold_groups, grouped_in_one_scan, grouped_one_by_one
 
     if connection.vendor != "postgresql":
-        pytest.skip("GROUPING SETS is the PostgreSQL reader")
+        require_service(
+            "PostgreSQL", "GROUPING SETS is the PostgreSQL reader and DATABASE_URL is not PostgreSQL"
+        )
     redacted = {
         "filters": [],
         "redactions": [{"policy": 1, "mode": "enforce", "action": "mask", "kinds": {}}],
@@ -242,7 +245,7 @@ def test_a_page_whose_queries_run_too_long_answers_503_and_offers_a_shorter_peri
     from dashboard import selectors, views
 
     if connection.vendor != "postgresql":
-        pytest.skip("statement_timeout bounds the queries on PostgreSQL")
+        require_service("PostgreSQL", "statement_timeout bounds the queries only on PostgreSQL")
 
     def slow_summary(**kwargs: object) -> object:
         with connection.cursor() as cursor:
