@@ -70,6 +70,21 @@ class Access:
         return queryset.filter(**{lookup: sorted(self.tenant_ids)})
 
 
+def tenant_id_of(obj: Model, path: str) -> int | None:
+    """The tenant id of ``obj``, following ``path`` as :meth:`Access.filter` does (``"pk"`` for a tenant;
+    the last hop's ``<name>_id`` column is read, so no query loads the tenant itself)."""
+    if path == "pk":
+        return int(obj.pk)
+    *hops, last = path.split("__")
+    row: Any = obj
+    for hop in hops:
+        row = getattr(row, hop, None)
+        if row is None:
+            return None
+    value = getattr(row, f"{last}_id", None)
+    return int(value) if value is not None else None
+
+
 NO_ACCESS = Access(role=NONE, tenant_ids=frozenset())
 ALL_ACCESS = Access(role=SUPERUSER, tenant_ids=None)
 

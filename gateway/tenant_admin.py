@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
-from gateway.roles import Access, access_for
+from gateway.roles import access_for, tenant_id_of
 
 #: The path from each tenant-owned model that other models point at, to its tenant id.
 RELATED_TENANT_PATHS: dict[str, str] = {
@@ -74,17 +74,7 @@ class TenantScopedMixin:
 
     def object_tenant_id(self, obj: Any) -> int | None:
         """The tenant id of one object, following ``tenant_path``."""
-        if self.tenant_path == "pk":
-            return int(obj.pk)
-        value: Any = obj
-        for part in self.tenant_path.split("__"):
-            value = getattr(value, part, None)
-            if value is None:
-                return None
-        return int(value.pk) if isinstance(value, models.Model) else int(value)
-
-    def _access(self, request: HttpRequest) -> Access:
-        return access_for(request.user)
+        return tenant_id_of(obj, self.tenant_path)
 
 
 class TenantScopedAdmin(TenantScopedMixin, admin.ModelAdmin):
@@ -111,15 +101,15 @@ class TenantScopedAdmin(TenantScopedMixin, admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         allowed = super().has_view_permission(request, obj)
-        return allowed and (obj is None or self._access(request).sees(self.object_tenant_id(obj)))
+        return allowed and (obj is None or access_for(request.user).sees(self.object_tenant_id(obj)))
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         allowed = super().has_change_permission(request, obj)
-        return allowed and (obj is None or self._access(request).may_change(self.object_tenant_id(obj)))
+        return allowed and (obj is None or access_for(request.user).may_change(self.object_tenant_id(obj)))
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         allowed = super().has_delete_permission(request, obj)
-        return allowed and (obj is None or self._access(request).may_change(self.object_tenant_id(obj)))
+        return allowed and (obj is None or access_for(request.user).may_change(self.object_tenant_id(obj)))
 
 
 def _relation(model: type[models.Model], name: str) -> Any:

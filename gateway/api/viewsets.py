@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from audit.changes import changes_by
 from gateway.api.etags import check_if_match, entity_tag
-from gateway.roles import access_for
+from gateway.roles import access_for, tenant_id_of
 
 
 class TenantScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
@@ -42,13 +42,7 @@ class TenantScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
 
     def tenant_of(self, obj: models.Model) -> int | None:
         """The tenant id of ``obj``, following ``tenant_path``."""
-        if self.tenant_path == "pk":
-            return int(obj.pk)
-        *hops, last = self.tenant_path.split("__")
-        for hop in hops:
-            obj = getattr(obj, hop)
-        value = getattr(obj, f"{last}_id")
-        return int(value) if value is not None else None
+        return tenant_id_of(obj, self.tenant_path)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         """After authentication: the change log names the user and the source "api" for this request."""
