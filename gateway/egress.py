@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
@@ -91,14 +91,22 @@ class EgressPolicy:
 
         A host that does not resolve yet is accepted: it is judged when the gateway connects.
         """
+        self._judged_addresses(url, noun="upstream host")
+
+    def _judged_addresses(self, url: str, *, noun: str) -> tuple[SplitResult, str, int, list[IPAddress]]:
+        """``url``'s parts, host name and port, and the addresses its host resolves to now, each of them
+        allowed (blocking); EgressRefused for a URL that is not http(s) or the first address refused."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         if parts.scheme not in ("http", "https") or not host:
             raise EgressRefused(f"{url!r} is not an http(s) URL with a host")
-        for address in _resolve(host, parts.port or (443 if parts.scheme == "https" else 80)):
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = _resolve(host, port)
+        for address in addresses:
             reason = self.refusal(host, address)
             if reason is not None:
-                raise EgressRefused(f"upstream host {host!r} refused: {reason}")
+                raise EgressRefused(f"{noun} {host!r} refused: {reason}")
+        return parts, host, port, addresses
 
     def pinned(self, url: str) -> PinnedRequest:
         """``url`` resolved once, every address judged, and rewritten to connect to the first one: the
@@ -107,18 +115,9 @@ class EgressPolicy:
         does not resolve or any address is refused). For httpx2 requests of our own (JWKS, webhooks,
         client metadata documents); the proxy's aiohttp client judges at connect with PolicyResolver.
         """
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.scheme not in ("http", "https") or not host:
-            raise EgressRefused(f"{url!r} is not an http(s) URL with a host")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        addresses = _resolve(host, port)
+        parts, host, port, addresses = self._judged_addresses(url, noun="host")
         if not addresses:
             raise EgressRefused(f"host {host!r} does not resolve")
-        for address in addresses:
-            reason = self.refusal(host, address)
-            if reason is not None:
-                raise EgressRefused(f"host {host!r} refused: {reason}")
         shown = f"[{addresses[0]}]" if addresses[0].version == 6 else str(addresses[0])
         netloc = f"{shown}:{port}"
         pinned_url = parts._replace(netloc=netloc, fragment="").geturl()
