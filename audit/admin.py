@@ -20,8 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from audit.changes import changes_by
-from audit.exports.manifest import manifest_path_for
-from audit.exports.services import audit_export_request, audit_export_retry, export_file_path
+from audit.exports.services import audit_export_request, audit_export_retry
 from audit.filters import AUDIT_EVENT_FILTERS
 from audit.models import (
     AuditEvent,
@@ -35,6 +34,7 @@ from audit.models import (
 from audit.paging import CappedCountPaginator
 from audit.selectors import export_visible_to, exports_visible_to, seal_chain_status
 from audit.signing import ALGORITHM, public_keys
+from audit.views import export_download
 from gateway.models import Tenant
 from gateway.roles import access_for
 from gateway.tenant_admin import TenantScopedAdmin, scoped_choices
@@ -421,21 +421,14 @@ class AuditExportAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/audit/auditexport/request.html", context)
 
     def file_view(self, request: HttpRequest, export_id: int) -> FileResponse:
-        export = self._ready(request, export_id)
-        return FileResponse(
-            export_file_path(export).open("rb"), as_attachment=True, filename=export.file_name
-        )
+        return export_download(self._visible(request, export_id))
 
     def manifest_view(self, request: HttpRequest, export_id: int) -> FileResponse:
-        export = self._ready(request, export_id)
-        manifest = manifest_path_for(export_file_path(export))
-        return FileResponse(manifest.open("rb"), as_attachment=True, filename=manifest.name)
+        return export_download(self._visible(request, export_id), manifest=True)
 
-    def _ready(self, request: HttpRequest, export_id: int) -> AuditExport:
-        """The export, if this user may see it and its files are there; 404 otherwise (never a hint)."""
-        export = AuditExport.objects.filter(pk=export_id, state=AuditExport.State.READY).first()
+    def _visible(self, request: HttpRequest, export_id: int) -> AuditExport:
+        """The export, if this user may see it; 404 otherwise (never a hint)."""
+        export = AuditExport.objects.filter(pk=export_id).first()
         if export is None or not export_visible_to(request.user, export):
             raise Http404("No such export.")
-        if not export_file_path(export).is_file():
-            raise Http404("The export's file is gone.")
         return export

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -19,9 +19,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from audit.exports.manifest import manifest_path_for
-from audit.exports.services import audit_export_request, export_file_path
+from audit.exports.services import audit_export_request
 from audit.models import AuditExport
+from audit.views import export_download
 from gateway.api.fields import ScopedRelatedField
 from gateway.api.views import caller_tenant
 from gateway.api.viewsets import ReadMixin, TenantScopedViewSet
@@ -71,19 +71,10 @@ class AuditExportViewSet(ReadMixin, TenantScopedViewSet):
     @action(detail=True, methods=["get"])
     def file(self, request: Request, pk: str | None = None) -> FileResponse:
         """The export's file, once it is ready (404 before)."""
-        export = self._ready()
-        file = export_file_path(export).open("rb")
-        return FileResponse(file, as_attachment=True, filename=export.file_name)
+        return export_download(self.get_object())
 
     @extend_schema(responses={(200, "application/json"): OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def manifest(self, request: Request, pk: str | None = None) -> FileResponse:
         """The export's signed manifest (SHA-256 of the file, the seals it covers), once it is ready."""
-        manifest = manifest_path_for(export_file_path(self._ready()))
-        return FileResponse(manifest.open("rb"), as_attachment=True, filename=manifest.name)
-
-    def _ready(self) -> AuditExport:
-        export: AuditExport = self.get_object()
-        if export.state != AuditExport.State.READY or not export_file_path(export).is_file():
-            raise Http404("The export is not ready.")
-        return export
+        return export_download(self.get_object(), manifest=True)
